@@ -1,0 +1,34 @@
+# The two commands of the README: `make book` and `make test`. Each creates .venv and installs
+# everything on first use (again whenever the requirements change), then does its work.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export WANDB_MODE ?= offline
+export WANDB_SILENT := true
+export PYTHONHASHSEED := 0
+
+.PHONY: book test lint bench clean
+
+$(STAMP): pyproject.toml requirements/ci.txt requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	cd requirements && ../$(BIN)/python -m pip install --quiet -r ci.txt
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)
+	bash scripts/ensure-chromium.sh
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis

@@ -1,0 +1,176 @@
+"""Argument checks shared by every backend.
+
+Each backend turns its arrays into plain facts (a shape as a tuple, a dtype as a one-letter
+kind: ``"f"`` floating, ``"i"`` signed integer, ``"u"`` unsigned integer, ``"b"`` boolean)
+and calls these functions, so that all three raise the same ``ValueError`` with the same
+words. A dimension that is unknown while TensorFlow traces a graph is ``None`` and matches
+anything. Checks that need the values themselves (a class index out of range, a probability
+above one) are computed by the backend; their messages are built here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+REDUCTIONS = ("none", "mean", "sum")
+
+Shape = Sequence[int | None]
+
+
+def _fmt(shape: Shape) -> str:
+    """Shapes in messages look like ``(4, 3)``, with ``?`` for a dimension not yet known."""
+    dims = ["?" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _same(a: Shape, b: Shape) -> bool:
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def reduction(value: object) -> str:
+    if value not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of 'none', 'mean' or 'sum'; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def label_smoothing(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"label_smoothing must be a number in [0, 1]; got {value!r}")
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"label_smoothing must be in [0, 1]; got {value!r}")
+    return float(value)
+
+
+def ignore_index(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"ignore_index must be an integer; got {value!r}")
+    return int(value)
+
+
+def real_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{name} must be a real number; got {value!r}")
+    return float(value)
+
+
+def focal_params(alpha: object, gamma: object) -> tuple[float, float]:
+    alpha = real_number("alpha", alpha)
+    gamma = real_number("gamma", gamma)
+    if alpha > 1:
+        raise ValueError(f"alpha must be in [0, 1], or negative to turn it off; got {alpha}")
+    if gamma < 0:
+        raise ValueError(f"gamma must be non-negative; got {gamma}")
+    return alpha, gamma
+
+
+def floating(name: str, kind: str, dtype: object) -> None:
+    if kind != "f":
+        raise ValueError(f"{name} must have a floating-point dtype; got {dtype}")
+
+
+def logits_shape(name: str, shape: Shape) -> None:
+    """Class scores need a class axis: at least one dimension, and at least one class."""
+    if len(shape) == 0:
+        raise ValueError(f"{name} must have a class axis (shape (..., C)); got a scalar")
+    if shape[-1] == 0:
+        raise ValueError(f"{name} must have at least one class; got shape {_fmt(shape)}")
+
+
+def class_target(
+    logits_name: str,
+    logits_shape: Shape,
+    target_shape: Shape,
+    target_kind: str,
+    target_dtype: object,
+    ignore_index: int,
+    allow_probs: bool = True,
+) -> bool:
+    """Check a multi-class target; return True for probabilities, False for class indices.
+
+    Class indices have the shape of the logits without the class axis and an integer dtype;
+    class probabilities have the shape of the logits and a floating dtype.
+    """
+    if len(target_shape) == len(logits_shape) - 1 and _same(target_shape, logits_shape[:-1]):
+        if target_kind not in ("i", "u"):
+            raise ValueError(
+                f"target of shape {_fmt(target_shape)} holds class indices and must have an "
+                f"integer dtype; got {target_dtype}"
+            )
+        return False
+    if len(target_shape) == len(logits_shape) and allow_probs:
+        if not _same(target_shape[:-1], logits_shape[:-1]):
+            raise ValueError(
+                f"target of shape {_fmt(target_shape)} does not match {logits_name} of shape "
+                f"{_fmt(logits_shape)}: class probabilities need shape {_fmt(logits_shape)}"
+            )
+        if not _same(target_shape, logits_shape):
+            raise ValueError(
+                f"target holds class probabilities with last dimension {target_shape[-1]}, "
+                f"but {logits_name} has {logits_shape[-1]} classes "
+                f"(shape {_fmt(logits_shape)})"
+            )
+        if target_kind != "f":
+            raise ValueError(
+                f"target of shape {_fmt(target_shape)} holds class probabilities and must have "
+                f"a floating-point dtype; got {target_dtype}"
+            )
+        if ignore_index >= 0:
+            raise ValueError(
+                "ignore_index applies to class-index targets only; with class probabilities "
+                f"leave it negative (got {ignore_index})"
+            )
+        return True
+    wanted = f"class indices of shape {_fmt(logits_shape[:-1])}"
+    if allow_probs:
+        wanted += f" or class probabilities of shape {_fmt(logits_shape)}"
+    raise ValueError(
+        f"target of shape {_fmt(target_shape)} does not match {logits_name} of shape "
+        f"{_fmt(logits_shape)}: give {wanted}"
+    )
+
+
+def class_weight(shape: Shape | None, kind: str | None, num_classes: int | None) -> None:
+    if shape is None:
+        return
+    if kind != "f" and kind not in ("i", "u"):
+        raise ValueError("weight must hold real numbers, one per class")
+    if len(shape) != 1 or not _same(shape, (num_classes,)):
+        raise ValueError(
+            f"weight must have shape ({'?' if num_classes is None else num_classes},), "
+            f"one entry per class; got shape {_fmt(shape)}"
+        )
+
+
+def same_shape(name: str, shape: Shape, other_name: str, other_shape: Shape) -> None:
+    if not _same(shape, other_shape):
+        raise ValueError(
+            f"{name} of shape {_fmt(shape)} must have the same shape as {other_name} "
+            f"({_fmt(other_shape)})"
+        )
+
+
+def broadcastable(name: str, shape: Shape | None, to_name: str, to_shape: Shape) -> None:
+    """``shape`` must broadcast to ``to_shape`` without changing it (NumPy's rules)."""
+    if shape is None:
+        return
+    ok = len(shape) <= len(to_shape) and all(
+        d is None or t is None or d in (1, t)
+        for d, t in zip(reversed(shape), reversed(to_shape))
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} of shape {_fmt(shape)} does not broadcast to the shape of {to_name} "
+            f"{_fmt(to_shape)}"
+        )
+
+
+def index_error(num_classes: int | None, ignore_index: int, example: object) -> ValueError:
+    return ValueError(
+        f"target holds class indices outside [0, {num_classes}) that are not "
+        f"ignore_index={ignore_index}, e.g. {example}"
+    )
+
+
+def unit_interval_error(name: str, example: object) -> ValueError:
+    return ValueError(f"{name} must hold values in [0, 1]; found {example}")

@@ -1,0 +1,455 @@
+"""Cross-entropy and its relatives in PyTorch, with the API of ``xent.numpy``.
+
+The same functions, in the same order, with the same signatures as the NumPy reference;
+only what PyTorch changes differs: tensors instead of arrays, autograd instead of the
+analytic gradient, and the device of the input. Every function is differentiable and runs
+on the device of its input.
+
+Classes are on the last axis: ``logits`` has shape ``(..., C)`` (PyTorch's own losses put
+them on axis 1). The numbers are those of ``torch.nn.functional``, options included.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from xent import _checks
+
+__all__ = [
+    "logsumexp",
+    "log_softmax",
+    "softmax",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "sigmoid_focal_loss",
+    "default_device",
+]
+
+_BCE_EPS = 9.999999960041972e-13  # PyTorch's 1e-12 for the BCE gradient, a float32
+
+Tensor = torch.Tensor
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: argument conversion and reductions
+# ---------------------------------------------------------------------------------------------
+
+
+def _kind(x: Tensor) -> str:
+    if x.dtype == torch.bool:
+        return "b"
+    if x.dtype.is_floating_point:
+        return "f"
+    if x.dtype.is_complex:
+        return "c"
+    return "u" if x.dtype == torch.uint8 else "i"
+
+
+def _tensor(x, like: Tensor | None = None) -> Tensor:
+    """A tensor on the device of ``like`` (arrays and lists are converted, not copied twice)."""
+    return torch.as_tensor(x, device=None if like is None else like.device)
+
+
+def _floating(name: str, x) -> Tensor:
+    x = _tensor(x)
+    _checks.floating(name, _kind(x), x.dtype)
+    return x
+
+
+def _compute(x: Tensor) -> Tensor:
+    # float16 and bfloat16 have too few bits for exp and log sums: compute in float32.
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _weight(weight, num_classes: int, like: Tensor) -> Tensor:
+    """Per-class weights of shape (C,), ones when none are given."""
+    if weight is None:
+        return torch.ones(num_classes, dtype=like.dtype, device=like.device)
+    weight = _tensor(weight, like)
+    _checks.class_weight(tuple(weight.shape), _kind(weight), num_classes)
+    return weight.to(like.dtype)
+
+
+def _class_target(
+    logits: Tensor, target, ignore_index: int, allow_probs: bool = True
+) -> tuple[Tensor, bool]:
+    """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
+    target = _tensor(target, logits)
+    is_probs = _checks.class_target(
+        "logits", tuple(logits.shape), tuple(target.shape), _kind(target), target.dtype,
+        ignore_index, allow_probs,
+    )
+    if is_probs:
+        outside = (target < 0) | (target > 1)
+        if outside.any():
+            raise _checks.unit_interval_error("target (class probabilities)", target[outside][0].item())
+        return target.to(logits.dtype), True
+    target = target.long()
+    num_classes = logits.shape[-1]
+    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if bad.any():
+        raise _checks.index_error(num_classes, ignore_index, int(target[bad][0]))
+    return target, False
+
+
+def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
+    """A binary target: same shape as ``like``, values in [0, 1], cast to its dtype."""
+    target = _tensor(target, like)
+    _checks.same_shape("target", tuple(target.shape), like_name, tuple(like.shape))
+    if _kind(target) not in "fiub":
+        raise ValueError(f"target must hold numbers in [0, 1]; got dtype {target.dtype}")
+    outside = (target < 0) | (target > 1)
+    if outside.any():
+        raise _checks.unit_interval_error(name, target[outside][0].item())
+    return target.to(like.dtype)
+
+
+def _broadcast_weight(name: str, weight, like: Tensor) -> Tensor | None:
+    if weight is None:
+        return None
+    weight = _tensor(weight, like)
+    _checks.broadcastable(name, tuple(weight.shape), "logits", tuple(like.shape))
+    return weight.to(like.dtype)
+
+
+def _reduce(loss: Tensor, reduction: str, denominator: Tensor | float | None = None) -> Tensor:
+    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element count)."""
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    return total / (loss.numel() if denominator is None else denominator)  # 0 / 0 = nan
+
+
+# ---------------------------------------------------------------------------------------------
+# Stable building blocks
+# ---------------------------------------------------------------------------------------------
+
+
+def _row_max(x: Tensor, axis: int) -> Tensor:
+    """The maximum along ``axis``, kept as a dimension and constant for autograd; 0 where it
+    is not finite (an all -inf row, or an empty axis, which ``amax`` refuses)."""
+    if x.shape[axis] == 0:
+        return torch.zeros_like(x.sum(dim=axis, keepdim=True))
+    m = x.detach().amax(dim=axis, keepdim=True)
+    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+
+
+def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
+    r"""Log of the sum of exponentials, :math:`\log \sum_j e^{x_j}`, without overflow.
+
+    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps every
+    exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical stability").
+    The shift is a constant for autograd, so the gradient is the softmax.
+
+    Shapes: ``x: (..., C)`` gives ``(...)``, or ``(..., 1)`` with ``keepdims=True``.
+    Raises ``ValueError`` when ``x`` is not floating-point.
+
+    >>> float(logsumexp(torch.tensor([1000.0, 1000.0])))  # naive: log(inf) = inf
+    1000.6931762695312
+    """
+    x = _floating("x", x)
+    xc = _compute(x)
+    m = _row_max(xc, axis)
+    out = m + torch.log(torch.sum(torch.exp(xc - m), dim=axis, keepdim=True))
+    out = out.to(x.dtype)
+    return out if keepdims else out.squeeze(axis)
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    r"""Logarithm of the softmax, :math:`x_i - \log \sum_j e^{x_j}`, computed stably.
+
+    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted terms
+    keeps full precision even where :math:`m` itself is large.
+
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+
+    >>> log_softmax(torch.tensor([0.0, 0.0]))
+    tensor([-0.6931, -0.6931])
+    """
+    x = _floating("x", x)
+    xc = _compute(x)
+    shifted = xc - _row_max(xc, axis)  # the largest entry of each row is now 0
+    out = shifted - torch.log(torch.sum(torch.exp(shifted), dim=axis, keepdim=True))
+    return out.to(x.dtype)
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along ``axis``.
+
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+
+    >>> softmax(torch.tensor([1.0, 1.0, 1.0, 1.0]))
+    tensor([0.2500, 0.2500, 0.2500, 0.2500])
+    """
+    return torch.exp(log_softmax(x, axis=axis))
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+
+
+def cross_entropy(
+    logits,
+    target,
+    *,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Cross-entropy between ``target`` and the softmax of ``logits``.
+
+    For a class index :math:`t`, the loss of one row is :math:`-w_t \log q_t` with
+    :math:`q = \mathrm{softmax}(z)`; with label smoothing :math:`\varepsilon` it is
+    :math:`(1-\varepsilon)(-w_t \log q_t) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
+    For class probabilities :math:`y` it is :math:`-\sum_c w_c y'_c \log q_c` with
+    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed weight
+    of the non-ignored targets (class indices) or by the number of rows (probabilities),
+    exactly as ``torch.nn.functional.cross_entropy`` does.
+
+    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or ``(..., C)``
+    class probabilities; ``weight: (C,)``. Returns ``(...)`` for ``reduction="none"``, else
+    a scalar.
+
+    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, C)`` that are not
+    ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of shape ``(C,)``,
+    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
+    Derived in the chapter "From maximum likelihood to cross-entropy".
+
+    >>> logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    >>> round(float(cross_entropy(logits, torch.tensor([0, 2]))), 4)  # (0.1698 + log 3) / 2
+    0.6342
+    """
+    logits = _floating("logits", logits)
+    _checks.logits_shape("logits", tuple(logits.shape))
+    target, is_probs = _class_target(logits, target, _checks.ignore_index(ignore_index))
+    reduction = _checks.reduction(reduction)
+    label_smoothing = _checks.label_smoothing(label_smoothing)
+    num_classes = logits.shape[-1]
+    w = _weight(weight, num_classes, logits)
+    log_probs = log_softmax(logits)  # (..., C)
+
+    if is_probs:
+        # Smoothing mixes the target with the uniform distribution over the C classes.
+        target = (1 - label_smoothing) * target + label_smoothing / num_classes
+        loss = -(w * target * log_probs).sum(dim=-1)  # (...)
+        return _reduce(loss, reduction, loss.numel())
+
+    loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...), (...)
+    if label_smoothing > 0:
+        # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
+        smooth = torch.where(
+            target != ignore_index, -(w * log_probs).sum(dim=-1), torch.zeros_like(loss)
+        )
+        loss = (1 - label_smoothing) * loss + label_smoothing / num_classes * smooth
+    return _reduce(loss.to(logits.dtype), reduction, kept_weight.sum())
+
+
+def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
+    """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where ignored)."""
+    keep = target != ignore_index  # (...)
+    safe = torch.where(keep, target, torch.zeros_like(target))  # a valid index; masked below
+    picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
+    kept_weight = torch.where(keep, w[safe], torch.zeros_like(picked))
+    # torch.where, not a product with 0: autograd then gives ignored rows a zero gradient.
+    return torch.where(keep, -kept_weight * picked, torch.zeros_like(picked)), kept_weight
+
+
+def nll_loss(
+    log_probs,
+    target,
+    *,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Negative log-likelihood of class indices under given log-probabilities.
+
+    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides the sum
+    by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
+    ``torch.nn.functional.nll_loss``. ``cross_entropy(z, t)`` equals
+    ``nll_loss(log_softmax(z), t)``.
+
+    Shapes: ``log_probs: (..., C)``, ``target: (...)`` integers, ``weight: (C,)``.
+    Raises ``ValueError`` as :func:`cross_entropy` does (class probabilities are refused).
+
+    >>> log_probs = torch.log(torch.tensor([[0.5, 0.5], [0.9, 0.1]]))
+    >>> round(float(nll_loss(log_probs, torch.tensor([0, 0]))), 4)
+    0.3993
+    """
+    log_probs = _floating("log_probs", log_probs)
+    _checks.logits_shape("log_probs", tuple(log_probs.shape))
+    target, _ = _class_target(
+        log_probs, target, _checks.ignore_index(ignore_index), allow_probs=False
+    )
+    reduction = _checks.reduction(reduction)
+    w = _weight(weight, log_probs.shape[-1], log_probs)
+    loss, kept_weight = _nll(log_probs, target, w, ignore_index)
+    return _reduce(loss, reduction, kept_weight.sum())
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """log(1 + exp(x)), stably, with the exact gradient sigmoid(x) everywhere, also at 0.
+
+    ``-logsigmoid(-x)`` rather than ``F.softplus``, which returns ``x`` itself above 20.
+    """
+    return -torch.nn.functional.logsigmoid(-x)
+
+
+def binary_cross_entropy_with_logits(
+    logits,
+    target,
+    *,
+    weight=None,
+    pos_weight=None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary cross-entropy of targets in [0, 1] under :math:`\sigma(z)`, from logits.
+
+    One element's loss is :math:`-[p\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))]` with
+    :math:`p` = ``pos_weight``, computed in the stable form
+    :math:`(1-y)z + (1 + (p-1)y)\,\mathrm{softplus}(-z)`. (The equal form
+    :math:`\max(z, 0) - zy + \log(1 + e^{-|z|})` of ``xent.numpy`` would give autograd a wrong
+    gradient at exactly :math:`z = 0`, where ``max`` and ``abs`` have a kink.)
+    ``weight`` multiplies each element; ``"mean"`` averages over all elements.
+
+    Shapes: ``logits: (...)``; ``target``: same shape; ``weight`` and ``pos_weight``:
+    broadcastable to it (``pos_weight`` usually ``(C,)``, one per label).
+    Raises ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an unknown
+    ``reduction``. Derived in the chapter "From maximum likelihood to cross-entropy".
+
+    >>> round(float(binary_cross_entropy_with_logits(torch.tensor([0.0]), torch.tensor([1.0]))), 4)
+    0.6931
+    """
+    logits = _floating("logits", logits)
+    target = _binary_target("target", target, logits, "logits")
+    weight = _broadcast_weight("weight", weight, logits)
+    pos_weight = _broadcast_weight("pos_weight", pos_weight, logits)
+    reduction = _checks.reduction(reduction)
+
+    z = _compute(logits)
+    if pos_weight is None:
+        loss = (1 - target) * z + _softplus(-z)
+    else:
+        loss = (1 - target) * z + (1 + (pos_weight - 1) * target) * _softplus(-z)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss.to(logits.dtype), reduction)
+
+
+class _ClampedBCE(torch.autograd.Function):
+    """Element-wise binary cross-entropy on probabilities with PyTorch's clamps and gradients.
+
+    The log is clamped at -100, whose derivative would be 0 * inf = nan at p = 0 or 1 under
+    plain autograd; PyTorch instead uses (p - y) / max(p (1 - p), 1e-12), and so do we
+    (1e-12 rounded to float32, as PyTorch stores it).
+    """
+
+    @staticmethod
+    def forward(ctx, p: Tensor, y: Tensor) -> Tensor:
+        ctx.save_for_backward(p, y)
+        log_p = torch.clamp(torch.log(p), min=-100)
+        log_1mp = torch.clamp(torch.log1p(-p), min=-100)
+        return -(y * log_p + (1 - y) * log_1mp)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        p, y = ctx.saved_tensors
+        grad_p = grad * (p - y) / torch.clamp(p * (1 - p), min=_BCE_EPS)
+        grad_y = grad * (torch.log1p(-p) - torch.log(p))  # -logit(p), as PyTorch
+        return grad_p, grad_y
+
+
+def binary_cross_entropy(
+    probs,
+    target,
+    *,
+    weight=None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary cross-entropy of targets in [0, 1] under probabilities in [0, 1].
+
+    One element's loss is :math:`-w[y \log p + (1-y)\log(1-p)]`, each logarithm clamped at
+    -100 as PyTorch does, so a confident mistake costs at most 100 instead of infinity; the
+    gradient is PyTorch's, :math:`w(p - y)/\max(p(1-p), 10^{-12})`, finite at 0 and 1.
+    Prefer :func:`binary_cross_entropy_with_logits`: it is stable and needs no clamp.
+
+    Shapes: ``probs: (...)``; ``target``: same shape; ``weight``: broadcastable to it.
+    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched shapes
+    and an unknown ``reduction``. See the chapter "Numerical stability".
+
+    >>> float(binary_cross_entropy(torch.tensor([0.0]), torch.tensor([1.0])))  # log 0 clamped
+    100.0
+    """
+    probs = _floating("probs", probs)
+    outside = (probs < 0) | (probs > 1)
+    if outside.any():
+        raise _checks.unit_interval_error("probs", probs[outside][0].item())
+    target = _binary_target("target", target, probs, "probs")
+    weight = _broadcast_weight("weight", weight, probs)
+    reduction = _checks.reduction(reduction)
+
+    loss = _ClampedBCE.apply(_compute(probs), _compute(target))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss.to(probs.dtype), reduction)
+
+
+def sigmoid_focal_loss(
+    logits,
+    target,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "none",
+) -> Tensor:
+    r"""Focal loss of Lin et al. (2017): binary cross-entropy scaled down on easy examples.
+
+    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)` with
+    :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and
+    :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the
+    :math:`\alpha_t` factor off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``,
+    including its default ``reduction="none"``.
+
+    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for mismatched
+    shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma`` and an unknown
+    ``reduction``. See the chapter "Variants".
+
+    >>> float(sigmoid_focal_loss(torch.tensor([0.0]), torch.tensor([1.0]), alpha=-1, gamma=0)[0])
+    0.6931471824645996
+    """
+    logits = _floating("logits", logits)
+    target = _binary_target("target", target, logits, "logits")
+    alpha, gamma = _checks.focal_params(alpha, gamma)
+    reduction = _checks.reduction(reduction)
+
+    p = torch.exp(-_softplus(-_compute(logits)))  # sigmoid(z) = exp(-softplus(-z)), stably
+    ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    # gamma = 0 is plain BCE; skipping the factor also spares the tape 0 * 0**-1 = nan.
+    loss = ce * (1 - p_t) ** gamma if gamma > 0 else ce
+    if alpha >= 0:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return _reduce(loss.to(logits.dtype), reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices
+# ---------------------------------------------------------------------------------------------
+
+
+def default_device() -> torch.device:
+    """The best device here: CUDA if there is a GPU, then Apple's MPS, else the CPU.
+
+    >>> default_device().type in {"cuda", "mps", "cpu"}
+    True
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
