@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _backends import NAMES, classes_first, classes_last, load, torch_oracle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from _backends import NAMES, classes_first, classes_last, load, torch_oracle
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -66,9 +65,7 @@ def torch_cross_entropy(logits, target, probs, options):
     z = torch.tensor(classes_first(logits), requires_grad=True)
     t = torch.tensor(classes_first(target) if probs else target)
     w = options["weight"]
-    loss = F.cross_entropy(
-        z, t, **{**options, "weight": None if w is None else torch.tensor(w)}
-    )
+    loss = F.cross_entropy(z, t, **{**options, "weight": None if w is None else torch.tensor(w)})
     loss.sum().backward()
     return loss.detach().numpy(), classes_last(z.grad.numpy())
 
@@ -161,14 +158,20 @@ def test_binary_cross_entropy_with_logits_matches_torch(b, case):
     torch, F = torch_oracle()
     z = torch.tensor(logits, requires_grad=True)
     want = F.binary_cross_entropy_with_logits(
-        z, torch.tensor(target), weight=None if weight is None else torch.tensor(weight),
-        pos_weight=None if pos_weight is None else torch.tensor(pos_weight), reduction=reduction,
+        z,
+        torch.tensor(target),
+        weight=None if weight is None else torch.tensor(weight),
+        pos_weight=None if pos_weight is None else torch.tensor(pos_weight),
+        reduction=reduction,
     )
     want.sum().backward()
 
     def f(x):
         return b.mod.binary_cross_entropy_with_logits(
-            x, b.arr(target), weight=_opt(b, weight), pos_weight=_opt(b, pos_weight),
+            x,
+            b.arr(target),
+            weight=_opt(b, weight),
+            pos_weight=_opt(b, pos_weight),
             reduction=reduction,
         )
 
@@ -229,7 +232,11 @@ def torchvision_focal(logits, target, alpha, gamma, reduction):
     return loss.detach().numpy(), z.grad.numpy()
 
 
-@given(case=binary_cases(), alpha=st.sampled_from([0.25, 0.5, 1.0, -1.0]), gamma=st.sampled_from([0.0, 1.0, 2.0, 5.0]))
+@given(
+    case=binary_cases(),
+    alpha=st.sampled_from([0.25, 0.5, 1.0, -1.0]),
+    gamma=st.sampled_from([0.0, 1.0, 2.0, 5.0]),
+)
 @SETTINGS
 def test_sigmoid_focal_loss_matches_torchvision(b, case, alpha, gamma):
     logits, target, _, _, reduction, scale = case
@@ -441,12 +448,16 @@ def test_binary_gradients_match_finite_differences(b):
     z[0, 0] = 0.0
 
     def f(x):
-        return b.mod.binary_cross_entropy_with_logits(x, b.arr(y), weight=b.arr(w), pos_weight=b.arr(pw))
+        return b.mod.binary_cross_entropy_with_logits(
+            x, b.arr(y), weight=b.arr(w), pos_weight=b.arr(pw)
+        )
 
     grad = b.grad(f, z)
     if grad is None:
         pytest.skip("NumPy has no autograd")
-    np.testing.assert_allclose(grad[0], numeric_grad(lambda x: b.np(f(b.arr(x))), z), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        grad[0], numeric_grad(lambda x: b.np(f(b.arr(x))), z), rtol=1e-6, atol=1e-9
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,8 +532,14 @@ def test_same_functions_same_order_same_signatures():
     mods = [load(name).mod for name in NAMES]
     shared = [n for n in mods[0].__all__ if all(n in m.__all__ for m in mods)]
     assert shared[:8] == [
-        "logsumexp", "log_softmax", "softmax", "cross_entropy", "nll_loss",
-        "binary_cross_entropy_with_logits", "binary_cross_entropy", "sigmoid_focal_loss",
+        "logsumexp",
+        "log_softmax",
+        "softmax",
+        "cross_entropy",
+        "nll_loss",
+        "binary_cross_entropy_with_logits",
+        "binary_cross_entropy",
+        "sigmoid_focal_loss",
     ]
     for mod in mods[1:]:
         order = [n for n in mod.__all__ if n in shared]

@@ -25,7 +25,9 @@ def _fmt(shape: Shape) -> str:
 
 
 def _same(a: Shape, b: Shape) -> bool:
-    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x is None or y is None or x == y for x, y in zip(a, b, strict=False)
+    )
 
 
 def reduction(value: object) -> str:
@@ -156,7 +158,7 @@ def broadcastable(name: str, shape: Shape | None, to_name: str, to_shape: Shape)
         return
     ok = len(shape) <= len(to_shape) and all(
         d is None or t is None or d in (1, t)
-        for d, t in zip(reversed(shape), reversed(to_shape))
+        for d, t in zip(reversed(shape), reversed(to_shape), strict=False)
     )
     if not ok:
         raise ValueError(

@@ -95,8 +95,13 @@ def _class_target(
     """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
     target = _tensor(target)
     is_probs = _checks.class_target(
-        "logits", _shape(logits), _shape(target), _kind(target), target.dtype.name,
-        ignore_index, allow_probs,
+        "logits",
+        _shape(logits),
+        _shape(target),
+        _kind(target),
+        target.dtype.name,
+        ignore_index,
+        allow_probs,
     )
     if is_probs:
         outside = (target < 0) | (target > 1)

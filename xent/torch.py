@@ -77,13 +77,20 @@ def _class_target(
     """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
     target = _tensor(target, logits)
     is_probs = _checks.class_target(
-        "logits", tuple(logits.shape), tuple(target.shape), _kind(target), target.dtype,
-        ignore_index, allow_probs,
+        "logits",
+        tuple(logits.shape),
+        tuple(target.shape),
+        _kind(target),
+        target.dtype,
+        ignore_index,
+        allow_probs,
     )
     if is_probs:
         outside = (target < 0) | (target > 1)
         if outside.any():
-            raise _checks.unit_interval_error("target (class probabilities)", target[outside][0].item())
+            raise _checks.unit_interval_error(
+                "target (class probabilities)", target[outside][0].item()
+            )
         return target.to(logits.dtype), True
     target = target.long()
     num_classes = logits.shape[-1]

@@ -1,0 +1,116 @@
+"""Repository hygiene: cheap imports, lint, stripped notebooks, one list of dependencies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_import_xent_imports_no_framework():
+    code = (
+        "import sys, xent, xent.numpy, xent._checks\n"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'matplotlib', 'wandb') "
+        "if m in sys.modules))"
+    )
+    assert run_python(code) == "[]"
+
+
+def test_torch_backend_imports_torch_only():
+    pytest.importorskip("torch")
+    code = (
+        "import sys\nfrom xent import torch as xt\n"
+        "print('torch' in sys.modules, 'tensorflow' in sys.modules)"
+    )
+    assert run_python(code) == "True False"
+
+
+def test_tensorflow_backend_imports_tensorflow_only():
+    pytest.importorskip("tensorflow")
+    code = (
+        "import sys\nfrom xent import tensorflow as xtf\n"
+        "print('tensorflow' in sys.modules, 'torch' in sys.modules)"
+    )
+    assert run_python(code).splitlines()[-1] == "True False"
+
+
+def test_backends_are_reachable_as_attributes():
+    assert run_python("import xent; print(xent.numpy.softmax.__module__)") == "xent.numpy"
+
+
+def test_ruff_lint_and_format_are_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment")
+    lint = subprocess.run([ruff, "check", "."], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([ruff, "format", "--check", "."], capture_output=True, text=True, cwd=ROOT)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def tracked_notebooks() -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return [ROOT / p for p in out.stdout.split()] or sorted(ROOT.glob("notebooks/*.ipynb"))
+
+
+def test_notebooks_are_committed_without_outputs():
+    nbstripout = Path(sys.executable).with_name("nbstripout")
+    notebooks = tracked_notebooks()
+    assert notebooks, "no notebooks found"
+    if nbstripout.exists():
+        check = subprocess.run(
+            [nbstripout, "--verify", *notebooks], capture_output=True, text=True, cwd=ROOT
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    for path in notebooks:  # also without nbstripout: no outputs, no execution counts
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell["outputs"] and cell["execution_count"] is None, path.name
+
+
+def declared_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs |= set(extra)
+    return {r.replace(" ", "") for r in reqs}
+
+
+def test_environment_yml_lists_what_pyproject_declares():
+    yaml = pytest.importorskip("yaml")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {r.replace(" ", "") for r in pip if not r.startswith("-")}
+    assert listed == declared_requirements()
+    assert "--editable ." in pip
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert python.split("=")[-1] in ("3.10", "3.11", "3.12")
+
+
+def test_ci_pins_cpu_builds_and_the_book_toolchain():
+    ci = (ROOT / "requirements" / "ci.txt").read_text()
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+    assert "torch==2.13.0" in ci.split()
+    assert "tensorflow-cpu" in ci.split()
+    pins = dict(line.split("==", 1) for line in constraints if "==" in line)
+    assert pins["jupyter-book"] == "1.0.4.post1"
+    for package in ("Sphinx", "myst-nb", "sphinx-book-theme", "sphinxcontrib-bibtex"):
+        assert package in pins, package
+    ci_script = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci_script and "make test" in readme
