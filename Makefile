@@ -13,7 +13,7 @@ export PYTHONHASHSEED := 0
 $(STAMP): pyproject.toml requirements/ci.txt requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	cd requirements && ../$(BIN)/python -m pip install --quiet -r ci.txt
+	$(BIN)/python -m pip install --quiet -r requirements/ci.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
