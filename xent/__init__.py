@@ -17,7 +17,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("numpy", "torch", "tensorflow", "data", "tracking", "plots", "train")
+_SUBMODULES = (
+    "numpy",
+    "torch",
+    "tensorflow",
+    "data",
+    "tracking",
+    "train",
+    "plots",
+    "calibration",
+    "widgets",
+)
 
 
 def __getattr__(name: str) -> Any:
