@@ -1,0 +1,217 @@
+"""The book as a product, checked on its sources and on the built HTML (no browser here).
+
+The built-HTML tests share one build per session (the ``built_book`` fixture in conftest.py:
+``jupyter-book build . -W -n --keep-going``, or the existing ``_build/html`` when
+``XENT_BOOK_BUILT=1``). Set ``XENT_BOOK_DIR`` to test another copy of the book.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import book_config, book_dir, source_of, toc_docnames
+
+COLAB_HOST = "https://colab.research.google.com"
+SETUP_COMMENT = (
+    "# Set-up: in Google Colab, install this book's package `xent`; anywhere else, do nothing."
+)
+
+
+def notebook_docnames() -> list[str]:
+    """The notebook pages of the table of contents (a missing source is another test's failure)."""
+    return [name for name in toc_docnames() if (book_dir() / f"{name}.ipynb").is_file()]
+
+
+def built_pages(html: Path) -> list[Path]:
+    """Every HTML page of the book (theme templates under _static/ are not pages)."""
+    return sorted(p for p in html.rglob("*.html") if "_static" not in p.relative_to(html).parts)
+
+
+def repository() -> tuple[str, str]:
+    """``_config.yml``'s repository URL (no trailing slash) and branch."""
+    repo = book_config()["repository"]
+    return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+class _Tags(HTMLParser):
+    """Collects (tag, attributes) of every start tag, and <figure> contents."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.figures: list[dict] = []
+        self._figure: dict | None = None
+        self._in_caption = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        self.tags.append((tag, attributes))
+        if tag == "figure":
+            self._figure = {"imgs": [], "caption": "", "id": attributes.get("id", "")}
+            self.figures.append(self._figure)
+        elif self._figure is not None and tag == "img":
+            self._figure["imgs"].append(attributes)
+        elif self._figure is not None and tag == "figcaption":
+            self._in_caption += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figure":
+            self._figure = None
+        elif tag == "figcaption" and self._in_caption:
+            self._in_caption -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._figure is not None and self._in_caption:
+            self._figure["caption"] += data
+
+
+def parse(page: Path) -> _Tags:
+    parser = _Tags()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+# --- sources (fast) ----------------------------------------------------------------------------
+
+
+def test_config_points_colab_at_the_repository_on_main():
+    config = book_config()
+    url, branch = repository()
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+    assert branch == "main"
+    assert config["launch_buttons"]["colab_url"].rstrip("/") == COLAB_HOST
+    assert config["html"]["use_repository_button"] and config["html"]["use_issues_button"]
+
+
+def test_every_toc_entry_has_a_source_file():
+    for name in toc_docnames():
+        source_of(name)  # raises with the page's name when missing
+
+
+@pytest.mark.parametrize("docname", notebook_docnames())
+def test_notebook_colab_cell_installs_from_the_configured_repository(docname):
+    url, branch = repository()
+    notebook = json.loads(source_of(docname).read_text(encoding="utf-8"))
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code, f"{docname} has no code cell"
+    first = "".join(code[0]["source"])
+    assert first.startswith(SETUP_COMMENT), f"{docname}: the first code cell is not the set-up cell"
+    assert '"google.colab" in sys.modules' in first, f"{docname}: set-up cell must check for Colab"
+    addresses = re.findall(r"git\+(\S+?)@([\w./-]+)\"", first)
+    assert addresses == [(url, branch)], (
+        f"{docname}: the set-up cell installs from {addresses}, "
+        f"but _config.yml's repository is {url}@{branch}"
+    )
+
+
+# --- the built book ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_build_succeeds_with_warnings_as_errors(built_book):
+    # The fixture fails with the log when `jupyter-book build -W` fails; what it leaves must be
+    # a whole book with a landing page.
+    assert (built_book / "index.html").is_file()
+    assert (built_book / "searchindex.js").is_file()
+
+
+@pytest.mark.slow
+def test_every_toc_entry_has_a_built_page(built_book):
+    missing = [name for name in toc_docnames() if not (built_book / f"{name}.html").is_file()]
+    assert not missing, f"no built page for: {missing}"
+    for name in toc_docnames():
+        title = re.search(r"<title>(.*?)</title>", (built_book / f"{name}.html").read_text())
+        assert title and title.group(1).strip(), f"{name}.html has no title"
+
+
+@pytest.mark.slow
+def test_every_page_has_the_repository_and_issue_buttons(built_book):
+    url, _ = repository()
+    for name in toc_docnames():
+        links = {attrs.get("href", "") for tag, attrs in parse(built_book / f"{name}.html").tags}
+        assert url in links, f"{name}: no repository button"
+        assert any(link.startswith(f"{url}/issues/new?") for link in links), (
+            f"{name}: no issue button"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("docname", notebook_docnames())
+def test_notebook_page_has_its_colab_launch_link(built_book, docname):
+    url, branch = repository()
+    owner_repo = urlsplit(url).path.strip("/")
+    path_to_book = (book_config()["repository"].get("path_to_book") or "").strip("/")
+    path = "/".join(p for p in (path_to_book, f"{docname}.ipynb") if p)
+    expected = f"{COLAB_HOST}/github/{owner_repo}/blob/{branch}/{path}"
+    tags = parse(built_book / f"{docname}.html").tags
+    links = [attrs.get("href", "") for tag, attrs in tags if tag == "a"]
+    colab = [href for href in links if href.startswith(COLAB_HOST)]
+    assert colab == [expected], f"{docname}: Colab links {colab}, expected [{expected}]"
+
+
+@pytest.mark.slow
+def test_no_page_loads_a_script_or_style_from_another_host(built_book):
+    offenders = []
+    for page in built_pages(built_book):
+        for tag, attrs in parse(page).tags:
+            if tag == "script":
+                address = attrs.get("src", "")
+            elif tag == "link" and attrs.get("rel", "") not in ("canonical", "alternate"):
+                address = attrs.get("href", "")
+            else:
+                continue
+            if address.startswith(("http:", "https:", "//")):
+                offenders.append(f"{page.relative_to(built_book)}: <{tag}> {address}")
+    assert not offenders, "pages load files from other hosts:\n" + "\n".join(offenders)
+
+
+@pytest.mark.slow
+def test_no_stylesheet_imports_from_another_host(built_book):
+    remote = re.compile(r"(?:@import\s+(?:url\()?|url\()\s*[\"']?((?:https?:)?//[^\"')\s]+)")
+    offenders = [
+        f"{css.relative_to(built_book)}: {match}"
+        for css in built_book.rglob("*.css")
+        for match in remote.findall(re.sub(r"/\*.*?\*/", "", css.read_text(), flags=re.S))
+    ]
+    assert not offenders, "stylesheets fetch from other hosts:\n" + "\n".join(offenders)
+
+
+@pytest.mark.slow
+def test_math_and_widgets_are_served_by_the_book(built_book):
+    config = book_config()["sphinx"]["config"]
+    assert not (book_dir() / "_static").exists(), (
+        "a root _static/ makes Jupyter Book load every .js/.css under html_static_path on every "
+        "page; keep static files in assets/"
+    )
+    mathjax = built_book / "_static" / config["mathjax_path"]
+    assert mathjax.is_file(), f"MathJax is not in the build: {mathjax}"
+    fonts = list((mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert fonts, "MathJax's CHTML fonts are not in the build"
+    for script in config["nb_ipywidgets_js"]:
+        assert not script.startswith(("http:", "https:", "//")), script
+        assert (built_book / "_static" / script).is_file(), f"widget script {script} not built"
+    for page in built_pages(built_book):
+        text = page.read_text(encoding="utf-8")
+        if 'class="math' in text:
+            assert config["mathjax_path"] in text, f"{page.name} shows math but loads no MathJax"
+
+
+@pytest.mark.slow
+def test_figures_have_captions_and_alt_text(built_book):
+    problems = []
+    for page in built_pages(built_book):
+        for figure in parse(page).figures:
+            where = f"{page.relative_to(built_book)} figure {figure['id'] or '(no id)'}"
+            if not figure["caption"].strip():
+                problems.append(f"{where}: no caption")
+            for img in figure["imgs"]:
+                alt = img.get("alt", "").strip()
+                # Sphinx writes the image's own path as alt text when the author gave none.
+                if not alt or alt == img.get("src") or alt.endswith((".png", ".svg", ".jpg")):
+                    problems.append(f"{where}: no alt text (give the figure an :alt:)")
+    assert not problems, "\n".join(problems)
