@@ -66,18 +66,21 @@ def _compute(x: Tensor) -> Tensor:
     return tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x
 
 
-def _fail_if(bad: Tensor, values: Tensor, error, *args) -> None:
-    """Raise ``error(*args, first bad value)`` if any of ``bad`` holds.
+def _fail_if(bad: Tensor, values: Tensor, error, *args) -> Tensor:
+    """Raise ``error(*args, first bad value)`` if any of ``bad`` holds; return ``values``.
 
     While ``tf.function`` traces, values are unknown: the check becomes a graph assertion
-    with the same message.
+    with the same message, and the returned ``values`` depend on it, so that no later op
+    (a gather with a bad index, say) can fail first with a message of its own.
     """
     if tf.executing_eagerly():
         if bool(tf.reduce_any(bad)):
             raise error(*args, tf.boolean_mask(values, bad)[0].numpy().item())
-    else:
-        message = str(error(*args, "(a value of this batch)"))
-        tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [message])
+        return values
+    message = str(error(*args, "(a value of this batch)"))
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [message])
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
 
 
 def _weight(weight, num_classes: int | None, like: Tensor) -> Tensor:
@@ -105,13 +108,14 @@ def _class_target(
     )
     if is_probs:
         outside = (target < 0) | (target > 1)
-        _fail_if(outside, target, _checks.unit_interval_error, "target (class probabilities)")
+        target = _fail_if(
+            outside, target, _checks.unit_interval_error, "target (class probabilities)"
+        )
         return tf.cast(target, logits.dtype), True
     target = tf.cast(target, tf.int64)
     num_classes = tf.shape(logits, out_type=tf.int64)[-1]
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    _fail_if(bad, target, _checks.index_error, logits.shape[-1], ignore_index)
-    return target, False
+    return _fail_if(bad, target, _checks.index_error, logits.shape[-1], ignore_index), False
 
 
 def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
@@ -122,8 +126,7 @@ def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
         raise ValueError(f"target must hold numbers in [0, 1]; got dtype {target.dtype.name}")
     target = tf.cast(target, like.dtype)
     outside = (target < 0) | (target > 1)
-    _fail_if(outside, target, _checks.unit_interval_error, name)
-    return target
+    return _fail_if(outside, target, _checks.unit_interval_error, name)
 
 
 def _broadcast_weight(name: str, weight, like: Tensor) -> Tensor | None:
@@ -401,7 +404,7 @@ def binary_cross_entropy(
     100.0
     """
     probs = _floating("probs", probs)
-    _fail_if((probs < 0) | (probs > 1), probs, _checks.unit_interval_error, "probs")
+    probs = _fail_if((probs < 0) | (probs > 1), probs, _checks.unit_interval_error, "probs")
     target = _binary_target("target", target, probs, "probs")
     weight = _broadcast_weight("weight", weight, probs)
     reduction = _checks.reduction(reduction)
