@@ -62,7 +62,12 @@ def _class_target(
     """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
     target = np.asarray(target)
     is_probs = _checks.class_target(
-        "logits", logits.shape, target.shape, target.dtype.kind, target.dtype, ignore_index,
+        "logits",
+        logits.shape,
+        target.shape,
+        target.dtype.kind,
+        target.dtype,
+        ignore_index,
         allow_probs,
     )
     if is_probs:
@@ -214,21 +219,76 @@ def cross_entropy(
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
-    w = _weight(weight, num_classes, logits.dtype)
-    log_probs = log_softmax(logits)  # (..., C)
+    w = _weight(weight, num_classes, np.promote_types(logits.dtype, np.float32))  # f16: f32
+
+    # One pass over the logits, a block of rows at a time (chapter "Cross-entropy at scale"):
+    # each block is small enough to stay in cache, so no temporary grows with the batch.
+    rows = logits.reshape(-1, num_classes)  # (N, C); a view when the logits are contiguous
+    row_target = target.reshape(rows.shape) if is_probs else target.reshape(-1)  # (N, C), (N,)
+    loss = np.empty(len(rows), dtype=w.dtype)  # (N,)
+    kept_weight = np.empty(len(rows), dtype=w.dtype)  # (N,): w[t], or 0 where ignored
+    scratch = np.empty((2, min(len(rows), _block_rows(num_classes)), num_classes), w.dtype)
+    for block in _row_blocks(len(rows), num_classes):
+        loss[block], kept_weight[block] = _cross_entropy_rows(
+            rows[block], row_target[block], w, ignore_index, label_smoothing, is_probs, scratch
+        )
+    loss = loss.reshape(logits.shape[:-1]).astype(logits.dtype)  # (...)
+    if is_probs:
+        return _reduce(loss, reduction, loss.size)
+    return _reduce(loss, reduction, kept_weight.sum())
+
+
+# A block of rows of about this many bytes, and its two scratch copies, stay in the caches
+# of one core (L2 is 0.5 to 2 MiB today, L3 several times more); smaller blocks cost more
+# Python calls per row, larger ones spill to main memory.
+_BLOCK_BYTES = 2**20
+
+
+def _block_rows(num_classes: int) -> int:
+    """How many rows of ``num_classes`` float32 logits fill one block (at least one)."""
+    return max(1, _BLOCK_BYTES // (4 * num_classes))
+
+
+def _row_blocks(num_rows: int, num_classes: int) -> list[slice]:
+    """Consecutive blocks of rows that cover ``range(num_rows)``."""
+    step = _block_rows(num_classes)
+    return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
+
+
+def _cross_entropy_rows(
+    logits: NDArray,
+    target: NDArray,
+    w: NDArray,
+    ignore_index: int,
+    label_smoothing: float,
+    is_probs: bool,
+    scratch: NDArray,
+) -> tuple[NDArray, NDArray]:
+    """Per-row loss and kept weight of one block of rows: the formulas of :func:`cross_entropy`.
+
+    ``logits: (B, C)``, ``target: (B,)`` or ``(B, C)``. ``scratch: (2, >= B, C)`` holds the
+    only temporaries of the block's size, reused from block to block.
+    """
+    z = _compute(logits)  # (B, C); float16 is widened one block at a time
+    num_classes = z.shape[-1]
+    # log_softmax(z), written into the scratch space: (z - m) - log sum_j e^(z_j - m)
+    shifted = np.subtract(z, _row_max(z, -1), out=scratch[0, : len(z)])  # (B, C), max 0
+    exps = np.exp(shifted, out=scratch[1, : len(z)])  # (B, C), at most 1
+    with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf row
+        log_probs = np.subtract(shifted, np.log(exps.sum(axis=-1, keepdims=True)), out=shifted)
 
     if is_probs:
         # Smoothing mixes the target with the uniform distribution over the C classes.
         target = (1 - label_smoothing) * target + label_smoothing / num_classes
-        loss = -(w * target * log_probs).sum(axis=-1)  # (...)
-        return _reduce(loss, reduction, loss.size)
+        loss = -(w * target * log_probs).sum(axis=-1)  # (B,)
+        return loss, np.ones_like(loss)
 
-    loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...), (...)
+    loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (B,), (B,)
     if label_smoothing > 0:
         # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
-        smooth = np.where(target != ignore_index, -(w * log_probs).sum(axis=-1), 0)
+        smooth = np.where(target != ignore_index, -(log_probs @ w), 0)  # -sum_c w_c log q_c
         loss = (1 - label_smoothing) * loss + label_smoothing / num_classes * smooth
-    return _reduce(loss.astype(logits.dtype), reduction, kept_weight.sum())
+    return loss, kept_weight
 
 
 def _nll(log_probs: NDArray, target: NDArray, w: NDArray, ignore_index: int):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from xent import _checks
+from xent import _checks, _torch_scale
 
 __all__ = [
     "logsumexp",
@@ -24,6 +24,8 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy",
     "sigmoid_focal_loss",
+    "linear_cross_entropy",
+    "vocab_parallel_cross_entropy",
     "default_device",
 ]
 
@@ -238,6 +240,39 @@ def cross_entropy(
     label_smoothing = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
     w = _weight(weight, num_classes, logits)
+    if w.requires_grad or target.requires_grad:  # gradients beyond the logits: plain autograd
+        return _cross_entropy_autograd(
+            logits, target, w, ignore_index, reduction, label_smoothing, is_probs
+        )
+
+    # Memory-lean (chapter "Cross-entropy at scale"): a custom autograd Function keeps two
+    # numbers per row for the backward pass instead of the (..., C) log-softmax.
+    rows_target = target.reshape(-1, num_classes) if is_probs else target.reshape(-1)
+    loss = _torch_scale.CrossEntropy.apply(
+        logits.reshape(-1, num_classes), rows_target, w, ignore_index, label_smoothing, is_probs
+    ).reshape(logits.shape[:-1])  # (...)
+    if is_probs:
+        return _reduce(loss, reduction, loss.numel())
+    keep = target != ignore_index
+    kept_weight = torch.where(keep, w[torch.where(keep, target, 0)], 0)  # (...)
+    return _reduce(loss, reduction, kept_weight.sum())
+
+
+def _cross_entropy_autograd(
+    logits: Tensor,
+    target: Tensor,
+    w: Tensor,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    is_probs: bool,
+) -> Tensor:
+    """:func:`cross_entropy` as the plain formula, differentiated by autograd.
+
+    Used when the class weights or a probability target need a gradient too; it keeps the
+    ``(..., C)`` log-softmax for the backward pass.
+    """
+    num_classes = logits.shape[-1]
     log_probs = log_softmax(logits)  # (..., C)
 
     if is_probs:
@@ -442,6 +477,167 @@ def sigmoid_focal_loss(
     if alpha >= 0:
         loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
     return _reduce(loss.to(logits.dtype), reduction)
+
+
+def _index_target(name: str, target, shape: tuple, num_classes: int, ignore_index: int, like):
+    """Class indices of the given ``shape`` in ``[0, num_classes)`` or ``ignore_index``."""
+    target = _tensor(target, like)
+    if tuple(target.shape) != tuple(shape):
+        raise ValueError(
+            f"target of shape {_checks._fmt(target.shape)} must hold one class index per row "
+            f"of {name}: shape {_checks._fmt(shape)}"
+        )
+    if _kind(target) not in ("i", "u"):
+        raise ValueError(
+            f"target holds class indices and must have an integer dtype; got {target.dtype}"
+        )
+    target = target.long()
+    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if bad.any():
+        raise _checks.index_error(num_classes, ignore_index, int(target[bad][0]))
+    return target
+
+
+def linear_cross_entropy(
+    hidden,
+    weight,
+    target,
+    *,
+    bias=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    chunk_size: int | None = None,
+) -> Tensor:
+    r"""Cross-entropy of a linear layer's logits, without ever holding all of them.
+
+    Equals ``cross_entropy(hidden @ weight.T + bias, target, ...)`` and has the same
+    gradients with respect to ``hidden``, ``weight`` and ``bias``, but the ``(N, V)`` logits
+    exist only ``chunk_size`` rows at a time: each chunk's log-sum-exp, loss and gradients are
+    computed and the chunk is dropped. With a vocabulary of 32000 to 256000 classes the logits
+    and the log-softmax dominate the memory of a language model's last layer; here the largest
+    temporaries are a few ``(chunk_size, V)`` blocks. ``chunk_size`` defaults to the rows that
+    make about 16 MiB of float32 logits. See the chapter "Cross-entropy at scale".
+
+    Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)`` class
+    indices. Returns ``(...)`` for ``reduction="none"``, else a scalar.
+    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, V)`` that are not
+    ``ignore_index``, a ``chunk_size`` that is not a positive integer, ``label_smoothing``
+    outside ``[0, 1]`` and an unknown ``reduction``.
+
+    >>> hidden, weight = torch.randn(6, 4), torch.randn(10, 4)
+    >>> target = torch.tensor([0, 1, 2, 3, 4, 5])
+    >>> want = cross_entropy(hidden @ weight.T, target)
+    >>> bool(torch.allclose(linear_cross_entropy(hidden, weight, target, chunk_size=4), want))
+    True
+    """
+    hidden = _floating("hidden", hidden)
+    weight = _floating("weight", _tensor(weight, hidden))
+    if hidden.ndim == 0:
+        raise ValueError("hidden must have a feature axis (shape (..., d)); got a scalar")
+    if weight.ndim != 2 or weight.shape[1] != hidden.shape[-1] or weight.shape[0] == 0:
+        raise ValueError(
+            f"weight must have shape (V, {hidden.shape[-1]}), one row of d = {hidden.shape[-1]} "
+            f"features per class as hidden (..., d); got shape {_checks._fmt(weight.shape)}"
+        )
+    num_classes = weight.shape[0]
+    if bias is not None:
+        bias = _floating("bias", _tensor(bias, hidden))
+        if tuple(bias.shape) != (num_classes,):
+            raise ValueError(
+                f"bias must have shape ({num_classes},), one entry per row of weight; got "
+                f"shape {_checks._fmt(bias.shape)}"
+            )
+    ignore_index = _checks.ignore_index(ignore_index)
+    target = _index_target("hidden", target, hidden.shape[:-1], num_classes, ignore_index, hidden)
+    reduction = _checks.reduction(reduction)
+    label_smoothing = _checks.label_smoothing(label_smoothing)
+    if chunk_size is None:
+        chunk_size = max(1, 2**22 // num_classes)  # about 16 MiB of float32 logits
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(
+            f"chunk_size must be a positive integer (rows per chunk); got {chunk_size!r}"
+        )
+
+    params = (hidden, weight) if bias is None else (hidden, weight, bias)
+    want_grad = torch.is_grad_enabled() and any(x.requires_grad for x in params)
+    loss = _torch_scale.LinearCrossEntropy.apply(
+        hidden.reshape(-1, hidden.shape[-1]),
+        weight,
+        bias,
+        target.reshape(-1),
+        ignore_index,
+        label_smoothing,
+        reduction,
+        chunk_size,
+        want_grad,
+    )
+    return loss.reshape(target.shape) if reduction == "none" else loss
+
+
+def vocab_parallel_cross_entropy(
+    logits_shard,
+    target,
+    *,
+    group=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Cross-entropy of logits split along the classes over the ranks of a process group.
+
+    Rank :math:`r` of ``group`` (default: the whole world of ``torch.distributed``) holds the
+    classes ``start_r`` to ``start_r + V_r - 1`` of every row, in rank order; shards may
+    differ in size. The loss is that of :func:`cross_entropy` on the gathered ``(..., V)``
+    logits, without gathering them: all-reduces of the row maximum, of the sum of shifted
+    exponentials and of the target's logit (Megatron-LM's scheme) give each rank the same
+    loss, and each rank's backward pass computes its own slice of the gradient with no
+    communication. Every rank must call it with the same ``target``.
+    See the chapter "Cross-entropy at scale".
+
+    Shapes: ``logits_shard: (..., V_r)``, ``target: (...)`` global class indices in
+    ``[0, V)``. Returns ``(...)`` for ``reduction="none"``, else a scalar, on every rank.
+    Raises ``ValueError`` when no process group is initialised, for mismatched shapes, class
+    indices outside ``[0, V)`` that are not ``ignore_index``, ``label_smoothing`` outside
+    ``[0, 1]`` and an unknown ``reduction``.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            "vocab_parallel_cross_entropy needs an initialised torch.distributed process group "
+            "(torch.distributed.init_process_group)"
+        )
+    logits_shard = _floating("logits_shard", logits_shard)
+    _checks.logits_shape("logits_shard", tuple(logits_shard.shape))
+    ignore_index = _checks.ignore_index(ignore_index)
+    reduction = _checks.reduction(reduction)
+    label_smoothing = _checks.label_smoothing(label_smoothing)
+
+    # Where this rank's classes start: the sizes of all shards, in rank order.
+    sizes = [
+        torch.zeros(1, dtype=torch.long, device=logits_shard.device)
+        for _ in range(dist.get_world_size(group))
+    ]
+    mine = torch.tensor([logits_shard.shape[-1]], device=logits_shard.device)
+    dist.all_gather(sizes, mine, group=group)
+    sizes = [int(n) for n in sizes]
+    rank = dist.get_rank(group)
+    vocab_start, num_classes = sum(sizes[:rank]), sum(sizes)
+
+    target = _index_target(
+        "logits_shard", target, logits_shard.shape[:-1], num_classes, ignore_index, logits_shard
+    )
+    loss = _torch_scale.VocabParallelCrossEntropy.apply(
+        logits_shard.reshape(-1, logits_shard.shape[-1]),
+        target.reshape(-1),
+        vocab_start,
+        num_classes,
+        ignore_index,
+        label_smoothing,
+        group,
+    ).reshape(target.shape)
+    return _reduce(loss, reduction, (target != ignore_index).sum())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""The benchmark of the cross-entropy book: ``make bench`` (``python -m bench``).
+
+It times every implementation of the loss that the book discusses on the same seeded logits
+and prints one table: median time of at least 7 runs, the ratio to PyTorch's eager
+``F.cross_entropy`` in the same pass, the effective bandwidth and its ratio to the bandwidth
+of a plain copy measured in the same run, the peak extra memory (measured in a fresh
+process, as a multiple of the logits' size) and the largest difference from a float64
+reference. The linear form is compared with the eager composition over a sweep of chunk
+sizes. ``--json PATH`` writes the same numbers for plots. The measuring itself lives in
+``xent._measure``; this package only chooses the cases and prints them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+
+import numpy as np
+
+from xent import _measure
+
+FULL_SIZES = [(1024, 10), (1024, 1000), (4096, 4096), (4096, 32000), (1024, 128256)]
+QUICK_SIZES = [(64, 10), (256, 1000)]
+FULL_LINEAR = {"n": 2048, "d": 512, "v": 32000, "chunk_sizes": [64, 256, 1024, 2048]}
+QUICK_LINEAR = {"n": 128, "d": 32, "v": 1000, "chunk_sizes": [16, 64]}
+
+
+def _available(name: str) -> str | None:
+    """Why a framework cannot be benchmarked here, or None when it can."""
+    import importlib.util
+
+    return None if importlib.util.find_spec(name) else f"{name} is not installed"
+
+
+def _memory_allows(nbytes: int, device: str) -> bool:
+    """Room for about eight copies of the logits (the eager forward and backward need ~4)."""
+    if device == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        return 8 * nbytes < free
+    for line in open("/proc/meminfo").read().splitlines():
+        if line.startswith("MemAvailable:"):
+            return 8 * nbytes < int(line.split()[1]) * 1024
+    return True
+
+
+def ce_cases(sizes, device: str, compile_torch: bool) -> tuple[list[dict], list[dict]]:
+    """The cross-entropy cases, and rows for those that cannot run (with the reason)."""
+    cases, skipped = [], []
+    plan = [
+        ("xent-numpy", "fwd"),
+        ("xent-torch", "fwd"),
+        ("torch-eager", "fwd"),
+        ("torch-compile", "fwd"),
+        ("xent-tf", "fwd"),
+        ("tf-sparse", "fwd"),
+        ("xent-torch", "fwdbwd"),
+        ("torch-eager", "fwdbwd"),
+        ("torch-compile", "fwdbwd"),
+        ("xent-tf", "fwdbwd"),
+        ("tf-sparse", "fwdbwd"),
+    ]
+    for n, c in sizes:
+        for impl, mode in plan:
+            case = {"kind": "ce", "impl": impl, "mode": mode, "n": n, "c": c, "device": device}
+            framework = _measure.FRAMEWORK[impl]
+            why = None if framework == "numpy" else _available(framework)
+            if why is None and impl == "torch-compile" and not compile_torch:
+                why = "skipped (--no-compile; compiling takes ~30 s here)"
+            if why is None and not _memory_allows(4 * n * c, device):
+                why = "skipped: not enough free memory"
+            if why is None and impl == "xent-numpy" and device != "cpu":
+                case["device"] = "cpu"
+            (skipped if why else cases).append({**case, "note": why} if why else case)
+    return cases, skipped
+
+
+def linear_cases(spec: dict, device: str) -> list[dict]:
+    base = {
+        "kind": "linear",
+        "mode": "fwdbwd",
+        "n": spec["n"],
+        "d": spec["d"],
+        "v": spec["v"],
+        "device": device,
+    }
+    return [{**base, "impl": "eager"}] + [
+        {**base, "impl": "chunked", "chunk_size": cs} for cs in spec["chunk_sizes"]
+    ]
+
+
+def run(
+    quick: bool = False,
+    device: str = "auto",
+    threads: int = 1,
+    repeats: int = 7,
+    compile_torch: bool | None = None,
+    per_case_memory: bool | None = None,
+    log=print,
+) -> dict:
+    """Run the benchmark; return ``{"meta": ..., "rows": [...]}`` (one row per case)."""
+    device = _measure.resolve_device(device)
+    compile_torch = (not quick) if compile_torch is None else compile_torch
+    per_case_memory = (not quick) if per_case_memory is None else per_case_memory
+    _measure.set_threads(threads)
+    cases, skipped = ce_cases(QUICK_SIZES if quick else FULL_SIZES, device, compile_torch)
+    cases += linear_cases(QUICK_LINEAR if quick else FULL_LINEAR, device)
+    copy = _measure.copy_bandwidth(2**24 if quick else 2**28, device, repeats)
+    log(f"copy bandwidth on {device}: {copy / 1e9:.1f} GB/s; running {len(cases)} cases")
+
+    rows = []
+    for case in cases:
+        row = dict(case)
+        try:
+            fn, nbytes = _measure.build(case, threads)
+            seconds = _measure.median_time(fn, repeats)
+            row.update(
+                seconds=seconds,
+                gbps=nbytes / seconds / 1e9,
+                copy_ratio=nbytes / seconds / copy,
+                max_error=_measure.max_error(case, fn()),
+            )
+        except Exception as error:  # noqa: BLE001 - e.g. torch.compile without a compiler
+            row["note"] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        rows.append(row)
+        log(f"  {_label(row)}  {row.get('seconds', float('nan')) * 1e3:9.2f} ms")
+    timed = [i for i, r in enumerate(rows) if "seconds" in r]
+    peaks = _measure.peak_memory([cases[i] for i in timed], threads, per_case_memory)
+    for i, peak in zip(timed, peaks, strict=True):
+        rows[i]["peak_bytes"] = peak
+        rows[i]["logits_bytes"] = 4 * rows[i]["n"] * rows[i].get("c", rows[i].get("v"))
+    rows += skipped
+    _add_ratios(rows)
+    meta = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "device": device,
+        "threads": threads,
+        "repeats": repeats,
+        "quick": quick,
+        "copy_gbps": copy / 1e9,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "memory_method": "tracemalloc (NumPy); peak RSS via VmHWM (CPU torch, TensorFlow); "
+        "torch.cuda.max_memory_allocated (GPU)",
+        "memory_per_case": per_case_memory,
+    }
+    for name in ("torch", "tensorflow"):
+        if name in sys.modules:
+            meta[name] = sys.modules[name].__version__
+    return {"meta": meta, "rows": rows}
+
+
+def _add_ratios(rows: list[dict]) -> None:
+    """Each row's time over PyTorch eager's in the same pass and size (linear: the eager form)."""
+
+    def key(r):
+        return (r["kind"], r["mode"], r["n"], r.get("c"), r.get("d"), r.get("v"))
+
+    eager = {
+        key(r): r["seconds"]
+        for r in rows
+        if r["impl"] in ("torch-eager", "eager") and "seconds" in r
+    }
+    for r in rows:
+        base = eager.get(key(r))
+        if base and "seconds" in r:
+            r["time_ratio"] = r["seconds"] / base
+        if r.get("peak_bytes") is not None:
+            r["peak_ratio"] = r["peak_bytes"] / r["logits_bytes"]
+
+
+def _label(row: dict) -> str:
+    impl = row["impl"] if row["kind"] == "ce" else f"linear {row['impl']}"
+    if row.get("chunk_size"):
+        impl += f" (chunk {row['chunk_size']})"
+    size = (
+        f"{row['n']}x{row['c']}" if row["kind"] == "ce" else (f"{row['n']}x{row['d']}->{row['v']}")
+    )
+    return f"{impl:<26} {row['mode']:<6} {size:<16}"
+
+
+def format_table(result: dict) -> str:
+    """The results as a fixed-width text table, with the notes of skipped or failed cases."""
+    meta = result["meta"]
+    head = (
+        f"{'implementation':<26} {'pass':<6} {'size':<16} {'median ms':>10} {'x eager':>8} "
+        f"{'GB/s':>7} {'x copy':>7} {'peak/logits':>11} {'max |err|':>10}"
+    )
+    lines = [
+        f"Cross-entropy benchmark on {meta['device']}, {meta['threads']} thread(s), median of "
+        f"{meta['repeats']} runs; copy bandwidth {meta['copy_gbps']:.1f} GB/s; load average "
+        f"{meta['load_average'][0]:.2f}",
+        f"Peak memory: {meta['memory_method']}, in a fresh process "
+        f"{'per case' if meta['memory_per_case'] else 'per framework'}.",
+        head,
+        "-" * len(head),
+    ]
+
+    def fmt(value, spec):
+        return format(value, spec) if value is not None else "-"
+
+    order = {"ce": 0, "linear": 1}
+    for r in sorted(
+        result["rows"],
+        key=lambda r: (order[r["kind"]], r["mode"], r["n"], r.get("c") or r.get("v")),
+    ):
+        if "seconds" not in r:
+            lines.append(f"{_label(r)} {r.get('note', '')}")
+            continue
+        lines.append(
+            f"{_label(r)} {r['seconds'] * 1e3:>10.2f} {fmt(r.get('time_ratio'), '8.2f')} "
+            f"{r['gbps']:>7.2f} {r['copy_ratio']:>7.3f} {fmt(r.get('peak_ratio'), '11.3f')} "
+            f"{r['max_error']:>10.1e}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""``python -m bench [--quick] [--json PATH] [--device auto|cpu|cuda]``: print the table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench import format_table, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (>= 7)")
+    parser.add_argument(
+        "--compile",
+        dest="compile_torch",
+        action="store_true",
+        default=None,
+        help="include torch.compile (default: yes, except with --quick)",
+    )
+    parser.add_argument("--no-compile", dest="compile_torch", action="store_false")
+    args = parser.parse_args(argv)
+    if args.repeats < 7:
+        parser.error("--repeats must be at least 7")
+    result = run(
+        quick=args.quick,
+        device=args.device,
+        threads=args.threads,
+        repeats=args.repeats,
+        compile_torch=args.compile_torch,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(format_table(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,388 @@
+"""Measuring cross-entropy implementations: time, bandwidth, peak memory and error.
+
+The engine behind the benchmark (``python -m bench``) and the notebook "Cross-entropy at
+scale". A *case* is a small dict (which implementation, which pass, which sizes, which
+device); :func:`build` turns it into a function that runs the implementation once on seeded
+data. Timing happens in the calling process; peak memory in a fresh one (:func:`peak_memory`
+runs ``python -m xent._measure``), so that no allocator cache or compiled kernel left by an
+earlier case hides or inflates what this one needs. Memory is measured as follows:
+
+* NumPy: ``tracemalloc`` (NumPy reports every array buffer to it), exact and per allocation.
+* PyTorch on a GPU: ``torch.cuda.max_memory_allocated`` minus what was allocated before.
+* PyTorch and TensorFlow on a CPU: the process's peak resident set (``VmHWM`` in
+  ``/proc/self/status``, reset through ``/proc/self/clear_refs``) minus its resident set just
+  before the run. The measuring process is started with ``MALLOC_MMAP_THRESHOLD_=65536``, so
+  that glibc serves every block above 64 KiB with its own mapping and returns it to the
+  system when it is freed: the resident set then follows the arrays that are alive, instead
+  of keeping freed memory for reuse, and its peak is the most the run held at once. It also
+  counts pages that the framework's own bookkeeping touches, small next to the arrays here.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CE_IMPLS = ("xent-numpy", "xent-torch", "torch-eager", "torch-compile", "xent-tf", "tf-sparse")
+FRAMEWORK = {
+    "xent-numpy": "numpy",
+    "xent-torch": "torch",
+    "torch-eager": "torch",
+    "torch-compile": "torch",
+    "xent-tf": "tensorflow",
+    "tf-sparse": "tensorflow",
+    "chunked": "torch",
+    "eager": "torch",
+}
+
+
+def set_threads(num_threads: int) -> None:
+    """One intra-op thread count for every framework (NumPy's ufuncs use one anyway)."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(num_threads)
+
+
+def _torch_threads(num_threads: int | None):
+    import torch
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    return torch
+
+
+def _tf(num_threads: int | None):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if num_threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+        except RuntimeError:  # already initialised by an earlier case: keep its setting
+            pass
+    return tf
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"``: CUDA when PyTorch sees a GPU, else the CPU."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------------------------
+
+
+def _ce_data(case: dict) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(case.get("seed", 0))
+    logits = rng.standard_normal((case["n"], case["c"]), dtype=np.float32)
+    target = rng.integers(0, case["c"], size=case["n"])
+    return logits, target
+
+
+def _linear_data(case: dict):
+    rng = np.random.default_rng(case.get("seed", 0))
+    n, d, v = case["n"], case["d"], case["v"]
+    hidden = rng.standard_normal((n, d), dtype=np.float32)
+    weight = (rng.standard_normal((v, d), dtype=np.float32) / np.sqrt(d)).astype(np.float32)
+    bias = (0.1 * rng.standard_normal(v)).astype(np.float32)
+    target = rng.integers(0, v, size=n)
+    return hidden, weight, bias, target
+
+
+_COMPILED: dict = {}
+
+
+def _compiled_cross_entropy(torch):
+    """``torch.compile(F.cross_entropy)``, compiled once per process for any shape."""
+    if "f" not in _COMPILED:
+        _COMPILED["f"] = torch.compile(torch.nn.functional.cross_entropy, dynamic=True)
+    return _COMPILED["f"]
+
+
+def build(case: dict, num_threads: int | None = None) -> tuple[Callable[[], tuple], int]:
+    """A function that runs ``case`` once and returns ``(loss, gradients)``, and its bytes.
+
+    The bytes are the least that must cross the memory bus: the logits read once for a
+    forward pass; read once and the gradient written once for forward and backward; for the
+    linear form, its inputs read and their gradients written.
+    """
+    impl, mode, device = case["impl"], case.get("mode", "fwd"), case.get("device", "cpu")
+    if case["kind"] == "linear":
+        return _build_linear(case, _torch_threads(num_threads), device)
+    logits, target = _ce_data(case)
+    nbytes = logits.nbytes * (2 if mode == "fwdbwd" else 1)
+    if impl == "xent-numpy":
+        from xent import numpy as xn
+
+        if mode != "fwd":
+            raise ValueError("xent-numpy has a forward pass only")
+        return (lambda: (xn.cross_entropy(logits, target), None)), nbytes
+    if FRAMEWORK[impl] == "tensorflow":
+        tf = _tf(num_threads)
+        from xent import tensorflow as xtf
+
+        with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+            z, t = tf.constant(logits), tf.constant(target)
+        if impl == "xent-tf":
+
+            def fn(x):
+                return xtf.cross_entropy(x, t)
+        else:
+
+            def fn(x):
+                return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(t, x))
+
+        if mode == "fwd":
+            return (lambda: (fn(z), None)), nbytes
+
+        def fwdbwd():
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                loss = fn(z)
+            return loss, tape.gradient(loss, z)
+
+        return fwdbwd, nbytes
+
+    torch = _torch_threads(num_threads)
+    from xent import torch as xt
+
+    z = torch.from_numpy(logits).to(device)
+    t = torch.from_numpy(target).to(device)
+    fn = {
+        "xent-torch": xt.cross_entropy,
+        "torch-eager": torch.nn.functional.cross_entropy,
+        "torch-compile": _compiled_cross_entropy(torch) if impl == "torch-compile" else None,
+    }[impl]
+    if mode == "fwd":
+
+        def forward():
+            with torch.no_grad():
+                return fn(z, t), None
+
+        return _synced(torch, device, forward), nbytes
+
+    def forward_backward():
+        x = z.detach().requires_grad_()
+        loss = fn(x, t)
+        loss.backward()
+        return loss.detach(), x.grad
+
+    return _synced(torch, device, forward_backward), nbytes
+
+
+def _build_linear(case: dict, torch, device: str):
+    from xent import torch as xt
+
+    arrays = _linear_data(case)
+    hidden, weight, bias, target = (torch.from_numpy(a).to(device) for a in arrays)
+    nbytes = 2 * sum(a.nbytes for a in arrays[:3])
+    chunk_size = case.get("chunk_size")
+
+    def run():
+        h, w, b = (x.detach().requires_grad_() for x in (hidden, weight, bias))
+        if case["impl"] == "eager":
+            loss = torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, w, b), target)
+        else:
+            loss = xt.linear_cross_entropy(h, w, target, bias=b, chunk_size=chunk_size)
+        loss.backward()
+        return loss.detach(), (h.grad, w.grad, b.grad)
+
+    return _synced(torch, device, run), nbytes
+
+
+def _synced(torch, device: str, fn: Callable[[], tuple]) -> Callable[[], tuple]:
+    """``fn`` followed by a device synchronisation, so that timings include the GPU's work."""
+    if device == "cpu":
+        return fn
+
+    def run():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Time, bandwidth and error
+# ---------------------------------------------------------------------------------------------
+
+
+def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
+    """Median wall time of ``repeats`` runs, in seconds, after one untimed warm-up run."""
+    fn()
+    gc.collect()  # once: a collection takes long with frameworks loaded, and is not the loss's
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def copy_bandwidth(nbytes: int = 2**28, device: str = "cpu", repeats: int = 7) -> float:
+    """Bytes per second of a plain copy (read and write both counted), the machine's yardstick."""
+    if device == "cpu":
+        src = np.ones(nbytes // 4, dtype=np.float32)
+        dst = np.empty_like(src)
+        return 2 * nbytes / median_time(lambda: np.copyto(dst, src), repeats)
+    import torch
+
+    src = torch.ones(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    return 2 * nbytes / median_time(_synced(torch, device, lambda: dst.copy_(src)), repeats)
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    return np.asarray(x, dtype=np.float64)
+
+
+def max_error(case: dict, result: tuple) -> float:
+    """Largest absolute difference of the loss (and gradients) from a float64 reference."""
+    loss, grads = result
+    if case["kind"] == "linear":
+        import torch
+
+        arrays = _linear_data(case)
+        h, w, b = (torch.from_numpy(a).double().requires_grad_() for a in arrays[:3])
+        t = torch.from_numpy(arrays[3])
+        want = torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, w, b), t)
+        want.backward()
+        pairs = [(loss, want.detach())] + list(zip(grads, (h.grad, w.grad, b.grad), strict=True))
+        return max(float(np.max(np.abs(_to_numpy(a) - _to_numpy(r)))) for a, r in pairs)
+    from xent import numpy as xn
+
+    logits, target = _ce_data(case)
+    error = abs(float(_to_numpy(loss)) - float(xn.cross_entropy(logits.astype(np.float64), target)))
+    if grads is not None:
+        grads = _to_numpy(grads)
+        for rows in range(0, len(logits), 256):  # the reference gradient, 256 rows at a time
+            block = slice(rows, rows + 256)
+            want = xn.cross_entropy_grad(
+                logits[block].astype(np.float64), target[block], reduction="sum"
+            ) / len(logits)
+            error = max(error, float(np.max(np.abs(grads[block] - want))))
+    return error
+
+
+# ---------------------------------------------------------------------------------------------
+# Peak memory, in a fresh process
+# ---------------------------------------------------------------------------------------------
+
+
+def _status_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _measure_here(case: dict, num_threads: int | None) -> int:
+    """Peak bytes allocated by one run of ``case`` beyond what existed before it."""
+    fn, _ = build(case, num_threads)
+    fn()  # warm-up: lazy initialisation and compilation are not the loss's memory
+    gc.collect()
+    framework, device = FRAMEWORK[case["impl"]], case.get("device", "cpu")
+    if framework == "numpy":
+        tracemalloc.start()
+        try:
+            result = fn()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    elif device == "cuda" and framework == "torch":
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        result = fn()
+        peak = torch.cuda.max_memory_allocated() - before
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = _status_bytes("VmRSS")
+        result = fn()
+        peak = _status_bytes("VmHWM") - before
+    del result
+    return max(0, int(peak))
+
+
+def peak_memory(cases: list[dict], num_threads: int | None = 1, per_case: bool = True) -> list:
+    """Peak extra bytes of each case, measured in fresh processes (``None`` where one fails).
+
+    ``per_case=True`` starts one process per case. ``False`` runs the cases of one framework
+    one after another in one fresh process (each after its own warm-up run and peak reset):
+    faster to start, at the price of allocator state shared between those cases.
+    """
+    groups = [[(i, c)] for i, c in enumerate(cases)] if per_case else _by_framework(cases)
+    peaks: dict[int, int | None] = {}
+
+    def start(group):
+        payload = json.dumps({"cases": [c for _, c in group], "threads": num_threads})
+        command = [sys.executable, "-m", "xent._measure", payload]
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_MALLOC_ENV
+        )
+
+    def finish(group, proc):
+        out, _ = proc.communicate()
+        lines = [ln for ln in out.splitlines() if ln.startswith("PEAKS ")]
+        found = json.loads(lines[-1][6:]) if proc.returncode == 0 and lines else None
+        for k, (index, _) in enumerate(group):
+            peaks[index] = None if found is None else found[k]
+
+    if per_case:  # one at a time: no other process competes for the memory measured
+        for group in groups:
+            finish(group, start(group))
+    else:  # the frameworks' processes side by side: each measures only itself
+        for group, proc in [(g, start(g)) for g in groups]:
+            finish(group, proc)
+    return [peaks[i] for i in range(len(cases))]
+
+
+# Large blocks get their own mapping, given back when freed (see the module's docstring).
+_MALLOC_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
+
+def _by_framework(cases: list[dict]) -> list[list[tuple[int, dict]]]:
+    groups: dict[str, list] = {}
+    for i, case in enumerate(cases):
+        groups.setdefault(FRAMEWORK[case["impl"]], []).append((i, case))
+    return list(groups.values())
+
+
+def _main(payload: str) -> None:
+    spec = json.loads(payload)
+    peaks = []
+    for case in spec["cases"]:
+        try:
+            peaks.append(_measure_here(case, spec.get("threads")))
+        except Exception as error:  # noqa: BLE001 - reported as a missing measurement
+            print(f"{case}: {type(error).__name__}: {error}", file=sys.stderr)
+            peaks.append(None)
+    print("PEAKS " + json.dumps(peaks), flush=True)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

@@ -1,0 +1,356 @@
+"""Cross-entropy at scale in PyTorch: the memory-lean autograd Functions behind ``xent.torch``.
+
+``xent.torch.cross_entropy``, ``linear_cross_entropy`` and ``vocab_parallel_cross_entropy``
+check their arguments and then call the Functions of this module with clean tensors. None of
+them keeps the log-softmax of the whole batch: the forward pass walks over the rows in chunks
+and keeps, per row, only the shift :math:`m` and :math:`\\log \\sum_j e^{z_j - m}`; the
+backward pass rebuilds the softmax chunk by chunk from those two numbers (or, for the linear
+form, the gradients are accumulated during the forward pass). Derived in the chapter
+"Cross-entropy at scale". Nothing here assumes a CPU: chunks are larger on accelerators,
+where each kernel launch costs more than a pass over a few megabytes.
+
+Every loss here is, per row, :math:`\\sum_c a_c(\\log \\sum_j e^{z_j} - z_c)` for some
+non-negative coefficients :math:`a` (the weighted, smoothed target), so its gradient with
+respect to the logits is :math:`(\\sum_c a_c)\\,\\mathrm{softmax}(z) - a`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+# A chunk of about this many bytes of logits stays in a core's cache on a CPU; on a GPU, few
+# large chunks keep the kernel launches cheap while still bounding the temporaries.
+_CHUNK_BYTES = {"cpu": 2**22}
+_CHUNK_BYTES_ACCELERATOR = 2**28
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """float16 and bfloat16 have too few bits for sums of exponentials: use float32."""
+    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+
+def _row_chunks(num_rows: int, row_elements: int, device: torch.device) -> list[slice]:
+    """Consecutive chunks of rows, each about ``_CHUNK_BYTES`` of float32 (at least one row)."""
+    budget = _CHUNK_BYTES.get(device.type, _CHUNK_BYTES_ACCELERATOR)
+    step = max(1, budget // (4 * max(1, row_elements)))
+    return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
+
+
+def _shift_and_log_sum(z: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """The shifted logits ``z - m``, the shift ``m`` and ``log sum_j exp(z_j - m)``.
+
+    ``z: (B, C)`` gives ``(B, C)``, ``(B, 1)``, ``(B, 1)``. As ``xent.torch.logsumexp``, a
+    row whose maximum is not finite is not shifted. ``scratch: (2, >= B, C)``, if given, holds
+    the two temporaries, so that a loop over chunks allocates nothing.
+    """
+    m = z.amax(dim=-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    buffers = (None, None) if scratch is None else (scratch[0, : len(z)], scratch[1, : len(z)])
+    shifted = torch.sub(z, m, out=buffers[0])  # every entry <= 0
+    exps = torch.exp(shifted, out=buffers[1])
+    return shifted, m, torch.log(exps.sum(dim=-1, keepdim=True))
+
+
+def _scratch(chunks: list[slice], num_classes: int, dtype, device, count: int = 2) -> Tensor:
+    """Room for ``count`` temporaries of the largest chunk, reused by every chunk."""
+    rows = max((c.stop - c.start for c in chunks), default=0)
+    return torch.empty(count, rows, num_classes, dtype=dtype, device=device)
+
+
+def _softmax_from(z: Tensor, m: Tensor, log_sum: Tensor, out: Tensor | None = None) -> Tensor:
+    """``softmax(z)`` rebuilt from the saved per-row ``m`` and ``log_sum``, in place in ``out``.
+
+    ``exp((z - m) - log_sum)``: subtracting in two steps keeps full precision where ``m`` is
+    large, exactly as the log-softmax does.
+    """
+    out = torch.sub(z, m, out=out) if out is not None else z - m
+    return out.sub_(log_sum).exp_()
+
+
+def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
+    """``keep``: the rows whose target is not ``ignore_index``; ``safe``: a valid index there."""
+    keep = target != ignore_index
+    return keep, torch.where(keep, target, torch.zeros_like(target))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-entropy of given logits
+# ---------------------------------------------------------------------------------------------
+
+
+class CrossEntropy(torch.autograd.Function):
+    """Per-row cross-entropy of ``logits: (N, C)`` that saves two numbers per row, not ``(N, C)``.
+
+    ``target`` is ``(N,)`` class indices or ``(N, C)`` probabilities, ``w`` the class weights
+    ``(C,)``. Returns ``(N,)`` in the dtype of the logits; the reduction is left to the caller.
+    Gradients flow to the logits only (the caller uses autograd when ``w`` or a probability
+    target needs one).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, w, ignore_index, label_smoothing, is_probs):
+        num_rows, num_classes = logits.shape
+        dtype = _compute_dtype(logits)
+        w = w.to(dtype)
+        eps = label_smoothing
+        loss = torch.empty(num_rows, dtype=dtype, device=logits.device)
+        m = torch.empty(num_rows, 1, dtype=dtype, device=logits.device)
+        log_sum = torch.empty_like(m)
+        if not is_probs:
+            keep, safe = _index_parts(target, ignore_index)
+            kept_weight = torch.where(keep, w[safe], torch.zeros((), dtype=dtype, device=w.device))
+        chunks = _row_chunks(num_rows, num_classes, logits.device)
+        scratch = _scratch(chunks, num_classes, dtype, logits.device)
+        for rows in chunks:
+            shifted, m[rows], log_sum[rows] = _shift_and_log_sum(logits[rows].to(dtype), scratch)
+            # -log q_c = log_sum - shifted_c >= 0: sums of these never cancel.
+            if is_probs:
+                a = w * ((1 - eps) * target[rows].to(dtype) + eps / num_classes)  # (B, C)
+                loss[rows] = log_sum[rows, 0] * a.sum(-1) - (a * shifted).sum(-1)
+                continue
+            picked = shifted.gather(-1, safe[rows, None])[:, 0]  # shifted z_t
+            nll = kept_weight[rows] * (log_sum[rows, 0] - picked)
+            if eps > 0:
+                smooth = log_sum[rows, 0] * w.sum() - shifted @ w  # sum_c w_c (-log q_c)
+                nll = (1 - eps) * nll + eps / num_classes * torch.where(keep[rows], smooth, 0)
+            loss[rows] = nll
+        ctx.save_for_backward(logits, target, w, m, log_sum)
+        ctx.options = (ignore_index, eps, is_probs)
+        return loss.to(logits.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        logits, target, w, m, log_sum = ctx.saved_tensors
+        ignore_index, eps, is_probs = ctx.options
+        num_rows, num_classes = logits.shape
+        dtype = w.dtype
+        g = grad_loss.to(dtype)  # (N,): d(reduced loss) / d(loss of each row)
+        grad = torch.empty_like(logits)
+        if not is_probs:
+            keep, safe = _index_parts(target, ignore_index)
+            g = torch.where(keep, g, torch.zeros_like(g))  # ignored rows: exactly zero, never nan
+            g_target = g * (1 - eps) * w[safe]  # (N,): the one-hot part of a, times g
+            g_sum = g_target + g * (eps / num_classes) * w.sum()  # (N,): g * sum_c a_c
+        for rows in _row_chunks(num_rows, num_classes, logits.device):
+            z = logits[rows].to(dtype)
+            out = grad[rows] if dtype == logits.dtype else None  # write in place when we can
+            p = _softmax_from(z, m[rows], log_sum[rows], out=out)  # (B, C)
+            if is_probs:
+                a = w * ((1 - eps) * target[rows].to(dtype) + eps / num_classes)  # (B, C)
+                p.mul_((g[rows] * a.sum(-1))[:, None]).sub_(g[rows, None] * a)
+            else:
+                p.mul_(g_sum[rows, None])
+                p.scatter_add_(-1, safe[rows, None], -g_target[rows, None])
+                if eps > 0:
+                    p.addr_(g[rows], w, alpha=-eps / num_classes)  # minus g * eps / C * w
+            if out is None:
+                grad[rows] = p
+        return grad, None, None, None, None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear layer and cross-entropy, fused: the (N, V) logits are never materialised
+# ---------------------------------------------------------------------------------------------
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """Cross-entropy of ``hidden @ weight.T + bias`` against class indices, chunk by chunk.
+
+    ``hidden: (N, d)``, ``weight: (V, d)``, ``bias: (V,)`` or None, ``target: (N,)``. Only a
+    ``(chunk_size, V)`` block of logits exists at any time. For ``reduction`` ``"mean"`` and
+    ``"sum"`` the gradients are computed during the forward pass (as Liger Kernel does) and
+    scaled by the incoming gradient afterwards: three matrix products in all, as the eager
+    composition. For ``"none"`` the incoming gradient differs per row, so the backward pass
+    recomputes each block of logits from the saved per-row ``m`` and ``log_sum`` (as Cut
+    Cross-Entropy does): one matrix product more, no more memory.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        hidden,
+        weight,
+        bias,
+        target,
+        ignore_index,
+        label_smoothing,
+        reduction,
+        chunk_size,
+        want_grad,
+    ):
+        num_rows = hidden.shape[0]
+        dtype = _compute_dtype(hidden)
+        keep, safe = _index_parts(target, ignore_index)
+        loss = torch.empty(num_rows, dtype=dtype, device=hidden.device)
+        count = keep.sum().to(dtype)  # mean: divide by the kept rows (none kept: 0/0 = nan)
+        scale = 1 / count if reduction == "mean" else torch.ones_like(count)
+        early = want_grad and reduction != "none"  # gradients now, scaled in backward
+        if early:
+            grad_hidden, grad_weight, grad_bias = _zero_grads(hidden, weight, bias, dtype)
+        m = torch.empty(num_rows, 1, dtype=dtype, device=hidden.device)
+        log_sum = torch.empty_like(m)
+        chunks = [slice(i, min(i + chunk_size, num_rows)) for i in range(0, num_rows, chunk_size)]
+        z_buffer = _scratch(chunks, weight.shape[0], dtype, hidden.device, 1)[0]
+        scratch = _scratch(chunks, weight.shape[0], dtype, hidden.device)
+        for rows in chunks:
+            z = _chunk_logits(hidden[rows], weight, bias, z_buffer)  # (B, V)
+            shifted, m[rows], log_sum[rows] = _shift_and_log_sum(z, scratch)
+            loss[rows] = _linear_rows_loss(
+                shifted, log_sum[rows], keep[rows], safe[rows], label_smoothing
+            )
+            del shifted
+            if early:
+                g = torch.where(keep[rows], scale, 0.0).to(dtype)  # (B,)
+                grad_z = _linear_rows_grad(
+                    z, m[rows], log_sum[rows], g, safe[rows], label_smoothing
+                )
+                _accumulate(grad_z, hidden[rows], weight, rows, grad_hidden, grad_weight, grad_bias)
+        ctx.early = early
+        ctx.options = (label_smoothing, chunk_size)
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        if early:
+            ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        elif want_grad:
+            ctx.save_for_backward(hidden, weight, bias, keep, safe, m, log_sum)
+        if reduction == "none":
+            return loss.to(hidden.dtype)
+        total = loss.sum()
+        return (total / count if reduction == "mean" else total).to(hidden.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        label_smoothing, chunk_size = ctx.options
+        if ctx.early:
+            grads = ctx.saved_tensors
+            if not torch.equal(grad_loss, torch.ones_like(grad_loss)):  # usually exactly 1
+                grads = tuple(None if x is None else x * grad_loss.to(x.dtype) for x in grads)
+        else:
+            hidden, weight, bias, keep, safe, m, log_sum = ctx.saved_tensors
+            g_all = torch.where(keep, grad_loss.to(m.dtype), 0.0)
+            grads = _zero_grads(hidden, weight, bias, m.dtype)
+            num_rows = hidden.shape[0]
+            chunks = [
+                slice(i, min(i + chunk_size, num_rows)) for i in range(0, num_rows, chunk_size)
+            ]
+            z_buffer = _scratch(chunks, weight.shape[0], m.dtype, hidden.device, 1)[0]
+            for rows in chunks:
+                z = _chunk_logits(hidden[rows], weight, bias, z_buffer)
+                grad_z = _linear_rows_grad(
+                    z, m[rows], log_sum[rows], g_all[rows], safe[rows], label_smoothing
+                )
+                _accumulate(grad_z, hidden[rows], weight, rows, *grads)
+        grads = tuple(
+            None if x is None else x.to(d) for x, d in zip(grads, ctx.dtypes, strict=True)
+        )
+        return (*grads, None, None, None, None, None, None)
+
+
+def _chunk_logits(hidden, weight, bias, out):
+    """One chunk of logits ``hidden @ weight.T + bias``, ``(B, V)``, written into ``out``."""
+    if out.dtype != weight.dtype:  # half precision: the product in it, the softmax in float32
+        return out[: len(hidden)].copy_(torch.nn.functional.linear(hidden, weight, bias))
+    if bias is None:
+        return torch.mm(hidden, weight.T, out=out[: len(hidden)])
+    return torch.addmm(bias, hidden, weight.T, out=out[: len(hidden)])
+
+
+def _zero_grads(hidden, weight, bias, dtype):
+    """Buffers for the gradients of hidden, weight and bias (summed over chunks in ``dtype``)."""
+    grad_weight = torch.zeros(weight.shape, dtype=dtype, device=weight.device)
+    grad_bias = None if bias is None else torch.zeros(bias.shape, dtype=dtype, device=bias.device)
+    return torch.empty_like(hidden), grad_weight, grad_bias
+
+
+def _linear_rows_loss(shifted, log_sum, keep, safe, label_smoothing):
+    """Loss of each row of a chunk from its shifted logits; no class weights (as the public API)."""
+    num_classes = shifted.shape[-1]
+    nll = log_sum[:, 0] - shifted.gather(-1, safe[:, None])[:, 0]  # -log q_t
+    if label_smoothing > 0:
+        smooth = num_classes * log_sum[:, 0] - shifted.sum(-1)  # sum_c -log q_c
+        nll = (1 - label_smoothing) * nll + label_smoothing / num_classes * smooth
+    return torch.where(keep, nll, 0.0)
+
+
+def _linear_rows_grad(z, m, log_sum, g, safe, label_smoothing):
+    """``g * (softmax(z) - (1 - eps) onehot(t) - eps / V)`` for a chunk, in place in ``z``."""
+    num_classes = z.shape[-1]
+    p = _softmax_from(z, m, log_sum, out=z).mul_(g[:, None])
+    p.scatter_add_(-1, safe[:, None], -(1 - label_smoothing) * g[:, None])
+    if label_smoothing > 0:
+        p.sub_((label_smoothing / num_classes) * g[:, None])
+    return p
+
+
+def _accumulate(grad_z, hidden, weight, rows, grad_hidden, grad_weight, grad_bias):
+    """Chain rule through the linear layer for one chunk: the two matrix products and the sum."""
+    grad_z = grad_z.to(weight.dtype)
+    grad_hidden[rows] = grad_z @ weight  # (B, V) @ (V, d)
+    grad_weight.addmm_(grad_z.T.to(grad_weight.dtype), hidden.to(grad_weight.dtype))  # (V, d)
+    if grad_bias is not None:
+        grad_bias += grad_z.sum(0).to(grad_bias.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary-parallel cross-entropy: each rank holds a slice of the classes
+# ---------------------------------------------------------------------------------------------
+
+
+class VocabParallelCrossEntropy(torch.autograd.Function):
+    """Per-row cross-entropy when rank ``r`` holds ``logits[:, start_r : start_r + V_r]``.
+
+    Three all-reduces give every rank the full-vocabulary numbers (Megatron-LM's scheme): the
+    maximum of each row, the sum of its shifted exponentials, and the shifted logit of its
+    target (plus, with smoothing, the sum of its shifted logits). The backward pass needs no
+    communication: each rank's slice of the gradient is its slice of ``softmax - a``.
+    """
+
+    @staticmethod
+    def forward(ctx, shard, target, vocab_start, num_classes, ignore_index, label_smoothing, group):
+        import torch.distributed as dist
+
+        dtype = _compute_dtype(shard)
+        z = shard.to(dtype)  # (N, V_r)
+        m = z.amax(dim=-1, keepdim=True) if z.shape[-1] else torch.full_like(z[:, :1], -torch.inf)
+        dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)  # the global row maximum
+        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+        shifted = z - m
+        sum_exp = torch.exp(shifted).sum(dim=-1, keepdim=True)  # this rank's part
+        keep, local, mine = _shard_target(target, ignore_index, vocab_start, z.shape[-1])
+        picked = torch.where(mine, shifted.gather(-1, local[:, None])[:, 0], 0.0)
+        parts = torch.stack([sum_exp[:, 0], picked, shifted.sum(-1)])  # (3, N): one message
+        dist.all_reduce(parts, op=dist.ReduceOp.SUM, group=group)
+        log_sum = torch.log(parts[0])[:, None]
+        nll = log_sum[:, 0] - parts[1]  # -log q_t
+        if label_smoothing > 0:
+            smooth = num_classes * log_sum[:, 0] - parts[2]  # sum_c -log q_c
+            nll = (1 - label_smoothing) * nll + label_smoothing / num_classes * smooth
+        ctx.save_for_backward(shard, target, m, log_sum)
+        ctx.options = (vocab_start, num_classes, ignore_index, label_smoothing)
+        return torch.where(keep, nll, 0.0).to(shard.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        shard, target, m, log_sum = ctx.saved_tensors
+        vocab_start, num_classes, ignore_index, label_smoothing = ctx.options
+        keep, local, mine = _shard_target(target, ignore_index, vocab_start, shard.shape[-1])
+        g = torch.where(keep, grad_loss.to(m.dtype), 0.0)  # (N,)
+        p = _softmax_from(shard.to(m.dtype), m, log_sum).mul_(g[:, None])
+        p.scatter_add_(
+            -1, local[:, None], -torch.where(mine, (1 - label_smoothing) * g, 0.0)[:, None]
+        )
+        if label_smoothing > 0:
+            p.sub_((label_smoothing / num_classes) * g[:, None])
+        return p.to(shard.dtype), None, None, None, None, None, None
+
+
+def _shard_target(target, ignore_index, vocab_start, shard_classes):
+    """Rows kept; each target's index within this shard; whether this shard holds it."""
+    keep = target != ignore_index
+    mine = keep & (target >= vocab_start) & (target < vocab_start + shard_classes)
+    local = torch.where(mine, target - vocab_start, torch.zeros_like(target))
+    return keep, local, mine
