@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/ci.txt requirements/constraints.txt
 	touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
 
 test: $(STAMP)
 	bash scripts/ensure-chromium.sh
