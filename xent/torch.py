@@ -94,12 +94,16 @@ def _class_target(
                 "target (class probabilities)", target[outside][0].item()
             )
         return target.to(logits.dtype), True
+    return _in_range(target, logits.shape[-1], ignore_index), False
+
+
+def _in_range(target: Tensor, num_classes: int, ignore_index: int) -> Tensor:
+    """Integer class indices as int64, each in ``[0, num_classes)`` or ``ignore_index``."""
     target = target.long()
-    num_classes = logits.shape[-1]
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if bad.any():
         raise _checks.index_error(num_classes, ignore_index, int(target[bad][0]))
-    return target, False
+    return target
 
 
 def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
@@ -491,11 +495,7 @@ def _index_target(name: str, target, shape: tuple, num_classes: int, ignore_inde
         raise ValueError(
             f"target holds class indices and must have an integer dtype; got {target.dtype}"
         )
-    target = target.long()
-    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    if bad.any():
-        raise _checks.index_error(num_classes, ignore_index, int(target[bad][0]))
-    return target
+    return _in_range(target, num_classes, ignore_index)
 
 
 def linear_cross_entropy(
