@@ -34,7 +34,12 @@ from pathlib import Path
 import numpy as np
 
 CE_IMPLS = ("xent-numpy", "xent-torch", "torch-eager", "torch-compile", "xent-tf", "tf-sparse")
+# Not losses: the exponentials of every logit, in the blocks of xent.numpy, a floor for the
+# time of any forward pass in that library (every softmax-based loss evaluates N x C of them).
+EXP_FLOORS = ("numpy-exp-only", "torch-exp-only")
 FRAMEWORK = {
+    "numpy-exp-only": "numpy",
+    "torch-exp-only": "torch",
     "xent-numpy": "numpy",
     "xent-torch": "torch",
     "torch-eager": "torch",
@@ -130,6 +135,12 @@ def build(case: dict, num_threads: int | None = None) -> tuple[Callable[[], tupl
         return _build_linear(case, _torch_threads(num_threads), device)
     logits, target = _ce_data(case)
     nbytes = logits.nbytes * (2 if mode == "fwdbwd" else 1)
+    if impl in EXP_FLOORS:
+        if mode != "fwd":
+            raise ValueError(f"{impl} has a forward pass only")
+        return _build_exp_floor(
+            impl, logits, _torch_threads(num_threads) if "torch" in impl else None
+        ), nbytes
     if impl == "xent-numpy":
         from xent import numpy as xn
 
@@ -187,6 +198,32 @@ def build(case: dict, num_threads: int | None = None) -> tuple[Callable[[], tupl
         return loss.detach(), x.grad
 
     return _synced(torch, device, forward_backward), nbytes
+
+
+def _build_exp_floor(impl: str, logits: np.ndarray, torch) -> Callable[[], tuple]:
+    """``exp`` of every logit, a block of rows at a time into one scratch block, nothing else."""
+    from xent import numpy as xn
+
+    blocks = xn._row_blocks(*logits.shape)
+    if torch is None:
+        scratch = np.empty_like(logits[blocks[0]])
+
+        def run():
+            for rows in blocks:
+                np.exp(logits[rows], out=scratch[: rows.stop - rows.start])
+            return None, None
+
+        return run
+    z = torch.from_numpy(logits)
+    scratch_t = torch.empty_like(z[blocks[0]])
+
+    def run_torch():
+        with torch.no_grad():
+            for rows in blocks:
+                torch.exp(z[rows], out=scratch_t[: rows.stop - rows.start])
+        return None, None
+
+    return run_torch
 
 
 def _build_linear(case: dict, torch, device: str):
@@ -258,9 +295,14 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def max_error(case: dict, result: tuple) -> float:
-    """Largest absolute difference of the loss (and gradients) from a float64 reference."""
+def max_error(case: dict, result: tuple) -> float | None:
+    """Largest absolute difference of the loss (and gradients) from a float64 reference.
+
+    None for the exponential floors, which compute no loss.
+    """
     loss, grads = result
+    if case["impl"] in EXP_FLOORS:
+        return None
     if case["kind"] == "linear":
         import torch
 

@@ -57,9 +57,17 @@ def _weight(weight: ArrayLike | None, num_classes: int, dtype: np.dtype) -> NDAr
 
 
 def _class_target(
-    logits: NDArray, target: ArrayLike, ignore_index: int, allow_probs: bool = True
+    logits: NDArray,
+    target: ArrayLike,
+    ignore_index: int,
+    allow_probs: bool = True,
+    cast: bool = True,
 ) -> tuple[NDArray, bool]:
-    """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
+    """Check a multi-class target; return it (int64 indices or probabilities) and its kind.
+
+    Probabilities are cast to the dtype of ``logits``, unless ``cast`` is False (a caller that
+    converts them a block at a time, to avoid a full copy).
+    """
     target = np.asarray(target)
     is_probs = _checks.class_target(
         "logits",
@@ -71,10 +79,10 @@ def _class_target(
         allow_probs,
     )
     if is_probs:
-        if np.any((target < 0) | (target > 1)):
+        if target.size and (target.min() < 0 or target.max() > 1):  # no (N, C) temporaries
             bad = target[(target < 0) | (target > 1)][0]
             raise _checks.unit_interval_error("target (class probabilities)", bad)
-        return target.astype(logits.dtype), True
+        return (target.astype(logits.dtype, copy=False) if cast else target), True
     target = target.astype(np.int64)
     num_classes = logits.shape[-1]
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
@@ -215,33 +223,46 @@ def cross_entropy(
     """
     logits = _floating("logits", logits)
     _checks.logits_shape("logits", logits.shape)
-    target, is_probs = _class_target(logits, target, _checks.ignore_index(ignore_index))
+    ignore_index = _checks.ignore_index(ignore_index)
+    target, is_probs = _class_target(logits, target, ignore_index, cast=False)
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
     w = _weight(weight, num_classes, np.promote_types(logits.dtype, np.float32))  # f16: f32
 
     # One pass over the logits, a block of rows at a time (chapter "Cross-entropy at scale"):
-    # each block is small enough to stay in cache, so no temporary grows with the batch.
+    # each block is small enough to stay in cache, so no temporary grows with the batch. The
+    # pass leaves three numbers per row; the loss is then a formula in those numbers.
     rows = logits.reshape(-1, num_classes)  # (N, C); a view when the logits are contiguous
-    row_target = target.reshape(rows.shape) if is_probs else target.reshape(-1)  # (N, C), (N,)
-    loss = np.empty(len(rows), dtype=w.dtype)  # (N,)
-    kept_weight = np.empty(len(rows), dtype=w.dtype)  # (N,): w[t], or 0 where ignored
-    scratch = np.empty((2, min(len(rows), _block_rows(num_classes)), num_classes), w.dtype)
-    for block in _row_blocks(len(rows), num_classes):
-        loss[block], kept_weight[block] = _cross_entropy_rows(
-            rows[block], row_target[block], w, ignore_index, label_smoothing, is_probs, scratch
-        )
-    loss = loss.reshape(logits.shape[:-1]).astype(logits.dtype)  # (...)
+    eps = label_smoothing
     if is_probs:
-        return _reduce(loss, reduction, loss.size)
+        y = target.reshape(rows.shape)  # (N, C), converted a block at a time
+        # Per row, the weighted smoothed target a_c = w_c ((1 - eps) y_c + eps / C) ...
+        _, log_sum, a_dot_s, a_sum = _row_statistics(
+            rows, lambda b: w * ((1 - eps) * y[b].astype(w.dtype) + eps / num_classes)
+        )
+        # ... gives the loss sum_c a_c (lambda - s_c): two sums of non-negative terms.
+        loss = log_sum * a_sum - a_dot_s
+        return _reduce(loss.reshape(logits.shape[:-1]).astype(logits.dtype), reduction, len(rows))
+
+    t = target.reshape(-1)  # (N,)
+    keep = t != ignore_index  # (N,)
+    safe = np.where(keep, t, 0)  # any valid index where ignored; masked out below
+    kept_weight = np.where(keep, w[safe], 0)  # (N,): w_t, or 0 where ignored
+    m, log_sum, w_dot_s, _ = _row_statistics(rows, (lambda b: w) if eps > 0 else None)
+    picked = _compute(rows[np.arange(len(rows)), safe]) - m  # (N,): s_t = z_t - m
+    loss = np.where(keep, kept_weight * (log_sum - picked), 0)  # -w_t log q_t
+    if eps > 0:  # the uniform part of the smoothed target: sum_c w_c (-log q_c)
+        smooth = np.where(keep, log_sum * w.sum() - w_dot_s, 0)
+        loss = (1 - eps) * loss + eps / num_classes * smooth
+    loss = loss.reshape(logits.shape[:-1]).astype(logits.dtype)  # (...)
     return _reduce(loss, reduction, kept_weight.sum())
 
 
-# A block of rows of about this many bytes, and its two scratch copies, stay in the caches
-# of one core (L2 is 0.5 to 2 MiB today, L3 several times more); smaller blocks cost more
-# Python calls per row, larger ones spill to main memory.
-_BLOCK_BYTES = 2**20
+# A block of rows of about this many bytes, and its scratch copy, stay in the cache of one
+# core (L2 is 0.5 to 2 MiB today); smaller blocks cost more Python calls per row, larger ones
+# spill to the shared L3 or to main memory.
+_BLOCK_BYTES = 2**19
 
 
 def _block_rows(num_classes: int) -> int:
@@ -255,40 +276,34 @@ def _row_blocks(num_rows: int, num_classes: int) -> list[slice]:
     return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
 
 
-def _cross_entropy_rows(
-    logits: NDArray,
-    target: NDArray,
-    w: NDArray,
-    ignore_index: int,
-    label_smoothing: float,
-    is_probs: bool,
-    scratch: NDArray,
-) -> tuple[NDArray, NDArray]:
-    """Per-row loss and kept weight of one block of rows: the formulas of :func:`cross_entropy`.
+def _row_statistics(rows: NDArray, coefficients=None) -> tuple[NDArray, ...]:
+    r"""One pass over ``rows: (N, C)``, a block of rows at a time: four numbers per row.
 
-    ``logits: (B, C)``, ``target: (B,)`` or ``(B, C)``. ``scratch: (2, >= B, C)`` holds the
-    only temporaries of the block's size, reused from block to block.
+    They are, each ``(N,)``: the shift :math:`m = \max_j z_j`; :math:`\lambda = \log \sum_j
+    e^{s_j}` of the shifted logits :math:`s = z - m`; and, when ``coefficients`` is given
+    (else None), :math:`\sum_c a_c s_c` and :math:`\sum_c a_c`, where ``coefficients(block)``
+    returns the :math:`a` of a block of rows, ``(C,)`` or ``(B, C)``. One scratch block holds
+    :math:`s` and then, in place, :math:`e^{s}`: temporaries are bounded by the block.
     """
-    z = _compute(logits)  # (B, C); float16 is widened one block at a time
-    num_classes = z.shape[-1]
-    # log_softmax(z), written into the scratch space: (z - m) - log sum_j e^(z_j - m)
-    shifted = np.subtract(z, _row_max(z, -1), out=scratch[0, : len(z)])  # (B, C), max 0
-    exps = np.exp(shifted, out=scratch[1, : len(z)])  # (B, C), at most 1
-    with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf row
-        log_probs = np.subtract(shifted, np.log(exps.sum(axis=-1, keepdims=True)), out=shifted)
-
-    if is_probs:
-        # Smoothing mixes the target with the uniform distribution over the C classes.
-        target = (1 - label_smoothing) * target + label_smoothing / num_classes
-        loss = -(w * target * log_probs).sum(axis=-1)  # (B,)
-        return loss, np.ones_like(loss)
-
-    loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (B,), (B,)
-    if label_smoothing > 0:
-        # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
-        smooth = np.where(target != ignore_index, -(log_probs @ w), 0)  # -sum_c w_c log q_c
-        loss = (1 - label_smoothing) * loss + label_smoothing / num_classes * smooth
-    return loss, kept_weight
+    num_rows, num_classes = rows.shape
+    dtype = np.promote_types(rows.dtype, np.float32)  # float16 is widened a block at a time
+    m, sum_exp = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
+    a_dot_s = a_sum = None
+    if coefficients is not None:
+        a_dot_s, a_sum = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
+    scratch = np.empty((min(num_rows, _block_rows(num_classes)), num_classes), dtype)
+    for block in _row_blocks(num_rows, num_classes):
+        z = _compute(rows[block])  # (B, C)
+        shift = _row_max(z, -1)  # (B, 1)
+        m[block] = shift[:, 0]
+        shifted = np.subtract(z, shift, out=scratch[: len(z)])  # (B, C), each <= 0
+        if coefficients is not None:  # before the exponentials overwrite the shifted logits
+            a = coefficients(block)
+            a_dot_s[block] = shifted @ a if a.ndim == 1 else np.einsum("bc,bc->b", a, shifted)
+            a_sum[block] = a.sum(axis=-1)
+        np.sum(np.exp(shifted, out=shifted), axis=-1, out=sum_exp[block])
+    with np.errstate(divide="ignore"):  # log(0) = -inf for a row of all -inf
+        return m, np.log(sum_exp), a_dot_s, a_sum
 
 
 def _nll(log_probs: NDArray, target: NDArray, w: NDArray, ignore_index: int):
