@@ -207,6 +207,36 @@ def test_torch_saves_two_numbers_per_row_not_the_log_softmax():
     assert lean <= logits.numel() * 4 + 64 * 256  # the logits themselves and O(N) more
 
 
+@pytest.mark.parametrize("options", OPTIONS[::3])
+@pytest.mark.parametrize("probs", [False, True])
+def test_torch_second_derivatives_match_f_cross_entropy(options, probs):
+    """Double backward: a Hessian-vector product, and differentiating the incoming gradient."""
+    logits, target, options = _torch_case(options, probs, lead=(6,))
+    reduce_shape = logits.shape[:-1] if options["reduction"] == "none" else ()
+    gen = torch.Generator().manual_seed(7)
+    upstream = torch.rand(reduce_shape, dtype=logits.dtype, generator=gen, requires_grad=True)
+    direction = torch.randn(logits.shape, dtype=logits.dtype, generator=gen)
+
+    def second_order(loss_fn):
+        z = logits.clone().requires_grad_()
+        (grad,) = torch.autograd.grad((loss_fn(z) * upstream).sum(), z, create_graph=True)
+        return torch.autograd.grad((grad * direction).sum(), [z, upstream])
+
+    got = second_order(lambda z: xt.cross_entropy(z, target, **options))
+    want = second_order(lambda z: _torch_reference(z, target, probs, options))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_torch_gradgradcheck():
+    gen = torch.Generator().manual_seed(8)
+    logits = torch.randn(3, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    target = torch.tensor([0, 4, -100])
+    torch.autograd.gradgradcheck(
+        lambda z: xt.cross_entropy(z, target, reduction="none", label_smoothing=0.2), [logits]
+    )
+
+
 def test_torch_gradient_for_weight_and_probability_target_uses_autograd():
     gen = torch.Generator().manual_seed(6)
     logits = torch.randn(5, 4, dtype=torch.float64, generator=gen, requires_grad=True)

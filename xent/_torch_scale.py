@@ -86,7 +86,9 @@ class CrossEntropy(torch.autograd.Function):
     ``target`` is ``(N,)`` class indices or ``(N, C)`` probabilities, ``w`` the class weights
     ``(C,)``. Returns ``(N,)`` in the dtype of the logits; the reduction is left to the caller.
     Gradients flow to the logits only (the caller uses autograd when ``w`` or a probability
-    target needs one).
+    target needs one). The gradient can itself be differentiated (``create_graph=True``, for
+    Hessian-vector products or gradient penalties): that backward pass is the plain formula,
+    with the full softmax, because the second derivative needs its dependence on the logits.
     """
 
     @staticmethod
@@ -121,10 +123,14 @@ class CrossEntropy(torch.autograd.Function):
         return loss.to(logits.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
         logits, target, w, m, log_sum = ctx.saved_tensors
         ignore_index, eps, is_probs = ctx.options
+        if torch.is_grad_enabled():  # create_graph=True: a gradient that autograd can follow
+            return (
+                _differentiable_grad(logits, target, w, grad_loss, ignore_index, eps, is_probs),
+                *(None,) * 5,
+            )
         num_rows, num_classes = logits.shape
         dtype = w.dtype
         g = grad_loss.to(dtype)  # (N,): d(reduced loss) / d(loss of each row)
@@ -149,6 +155,27 @@ class CrossEntropy(torch.autograd.Function):
             if out is None:
                 grad[rows] = p
         return grad, None, None, None, None, None
+
+
+def _differentiable_grad(logits, target, w, grad_loss, ignore_index, eps, is_probs) -> Tensor:
+    """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in differentiable ops.
+
+    The softmax is recomputed from the logits rather than from the saved ``m`` and
+    ``log_sum``: these are constants to autograd, and the second derivative
+    ``diag(q) - q q^T`` needs the softmax's dependence on the logits through them. Used only
+    when the backward pass is itself differentiated; it holds a few ``(N, C)`` arrays.
+    """
+    dtype = w.dtype
+    num_classes = logits.shape[-1]
+    q = torch.softmax(logits.to(dtype), dim=-1)  # (N, C)
+    if is_probs:
+        a = w * ((1 - eps) * target.to(dtype) + eps / num_classes)  # (N, C)
+    else:
+        keep, safe = _index_parts(target, ignore_index)
+        one_hot = torch.nn.functional.one_hot(safe, num_classes).to(dtype)  # (N, C)
+        a = ((1 - eps) * one_hot * w[safe, None] + eps / num_classes * w) * keep[:, None]
+    grad = grad_loss.to(dtype)[:, None] * (a.sum(-1, keepdim=True) * q - a)
+    return grad.to(logits.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
