@@ -84,6 +84,17 @@ def test_without_gradients_and_in_no_grad_mode():
     torch.testing.assert_close(got, want)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_second_derivatives_raise_instead_of_returning_zeros(reduction):
+    hidden, weight, b, target = _inputs(torch.float64)
+    hidden.requires_grad_()
+    loss = xt.linear_cross_entropy(hidden, weight, target, bias=b, reduction=reduction).sum()
+    with pytest.raises(RuntimeError, match="cannot be differentiated twice"):
+        torch.autograd.grad(loss, hidden, create_graph=True)
+    (grad,) = torch.autograd.grad(loss, hidden)  # the first derivative alone still works
+    assert grad.shape == hidden.shape
+
+
 def test_half_precision_keeps_its_dtype():
     hidden, weight, b, target = _inputs(torch.float32)
     got = xt.linear_cross_entropy(hidden.bfloat16(), weight.bfloat16(), target, bias=b.bfloat16())

@@ -78,6 +78,10 @@ def _worker(rank: int, world_size: int, port: int, shard_sizes: list[int]) -> No
         assert torch.isnan(loss) and torch.all(shard.grad == 0)
         with pytest.raises(ValueError, match="target holds class indices outside"):
             xt.vocab_parallel_cross_entropy(shard, torch.full((3, 5), num_classes))
+        # Second derivatives would be silent zeros: refused, on every rank.
+        loss = xt.vocab_parallel_cross_entropy(shard, target)
+        with pytest.raises(RuntimeError, match="cannot be differentiated twice"):
+            torch.autograd.grad(loss, shard, create_graph=True)
     finally:
         dist.destroy_process_group()
 

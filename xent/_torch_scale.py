@@ -69,6 +69,21 @@ def _softmax_from(z: Tensor, m: Tensor, log_sum: Tensor, out: Tensor | None = No
     return out.sub_(log_sum).exp_()
 
 
+def _refuse_second_derivatives(name: str) -> None:
+    """Raise when a backward pass is being recorded (``create_graph=True``).
+
+    The fused Functions compute their gradients without a graph; handing them to a recording
+    backward pass would make them constants, and every second derivative through them a
+    silent zero. Autograd runs a backward pass in grad mode exactly when it records it.
+    """
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{name} cannot be differentiated twice (create_graph=True): its gradients are "
+            "computed without a graph. For second derivatives, use the eager form on the "
+            "full logits (xent.torch.cross_entropy supports them)."
+        )
+
+
 def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
     """``keep``: the rows whose target is not ``ignore_index``; ``safe``: a valid index there."""
     keep = target != ignore_index
@@ -248,8 +263,8 @@ class LinearCrossEntropy(torch.autograd.Function):
         return (total / count if reduction == "mean" else total).to(hidden.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
+        _refuse_second_derivatives("linear_cross_entropy")
         label_smoothing, chunk_size = ctx.options
         if ctx.early:
             grads = ctx.saved_tensors
@@ -360,8 +375,8 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         return torch.where(keep, nll, 0.0).to(shard.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
+        _refuse_second_derivatives("vocab_parallel_cross_entropy")
         shard, target, m, log_sum = ctx.saved_tensors
         vocab_start, num_classes, ignore_index, label_smoothing = ctx.options
         keep, local, mine = _shard_target(target, ignore_index, vocab_start, shard.shape[-1])

@@ -517,7 +517,9 @@ def linear_cross_entropy(
     computed and the chunk is dropped. With a vocabulary of 32000 to 256000 classes the logits
     and the log-softmax dominate the memory of a language model's last layer; here the largest
     temporaries are a few ``(chunk_size, V)`` blocks. ``chunk_size`` defaults to the rows that
-    make about 16 MiB of float32 logits. See the chapter "Cross-entropy at scale".
+    make about 16 MiB of float32 logits. See the chapter "Cross-entropy at scale". The
+    gradients are computed once and cannot be differentiated again (``create_graph=True``
+    raises a ``RuntimeError``): for second derivatives use the eager composition.
 
     Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)`` class
     indices. Returns ``(...)`` for ``reduction="none"``, else a scalar.
@@ -592,7 +594,8 @@ def vocab_parallel_cross_entropy(
     logits, without gathering them: all-reduces of the row maximum, of the sum of shifted
     exponentials and of the target's logit (Megatron-LM's scheme) give each rank the same
     loss, and each rank's backward pass computes its own slice of the gradient with no
-    communication. Every rank must call it with the same ``target``.
+    communication. Every rank must call it with the same ``target``. As with
+    :func:`linear_cross_entropy`, the gradient cannot be differentiated again.
     See the chapter "Cross-entropy at scale".
 
     Shapes: ``logits_shard: (..., V_r)``, ``target: (...)`` global class indices in
