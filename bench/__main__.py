@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--json PATH] [--device auto|cpu|cuda]``: print the table."""
+"""``python -m bench [--quick] [--json PATH] [--device auto|cpu|cuda] ...``: print the table."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         help="include torch.compile (default: yes, except with --quick)",
     )
     parser.add_argument("--no-compile", dest="compile_torch", action="store_false")
+    parser.add_argument(
+        "--memory",
+        choices=["per-case", "per-framework"],
+        default=None,
+        help="peak memory in a fresh process per case (default, except with --quick) or per "
+        "framework (faster: one process runs all cases of a framework, each after a reset)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 7:
         parser.error("--repeats must be at least 7")
@@ -34,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         repeats=args.repeats,
         compile_torch=args.compile_torch,
+        per_case_memory=None if args.memory is None else args.memory == "per-case",
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(format_table(result))
