@@ -232,7 +232,7 @@ def cross_entropy(
 
     # One pass over the logits, a block of rows at a time (chapter "Cross-entropy at scale"):
     # each block is small enough to stay in cache, so no temporary grows with the batch. The
-    # pass leaves three numbers per row; the loss is then a formula in those numbers.
+    # pass leaves a few numbers per row; the loss is then a formula in those numbers.
     rows = logits.reshape(-1, num_classes)  # (N, C); a view when the logits are contiguous
     eps = label_smoothing
     if is_probs:
