@@ -253,24 +253,94 @@ def cross_entropy(
     target, is_probs = _class_target(logits, target, _checks.ignore_index(ignore_index))
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
-    num_classes = tf.cast(tf.shape(logits)[-1], logits.dtype)
-    w = _weight(weight, logits.shape[-1], logits)
-    log_probs = log_softmax(logits)  # (..., C)
+    w = _compute(_weight(weight, logits.shape[-1], logits))  # (C,)
+    eps = label_smoothing
+
+    # Memory-lean (chapter "Cross-entropy at scale"): the tape never holds the (..., C)
+    # log-softmax. Two small custom gradients do the work on the shifted logits s = z - m;
+    # everything else is per row.
+    z = _compute(tf.reshape(logits, tf.stack([-1, tf.shape(logits)[-1]])))  # (N, C)
+    num_classes = tf.cast(tf.shape(z)[-1], z.dtype)
+    m = _row_max(z, -1)  # (N, 1), a constant to the tape
+    rows_shape = tf.shape(logits)[:-1]  # (...)
 
     if is_probs:
-        # Smoothing mixes the target with the uniform distribution over the C classes.
-        target = (1 - label_smoothing) * target + label_smoothing / num_classes
-        loss = -tf.reduce_sum(w * target * log_probs, axis=-1)  # (...)
+        # Smoothing mixes the target with the uniform distribution over the C classes; with
+        # a = w * y', the loss sum_c a_c (lambda - s_c) is two sums of non-negative terms.
+        y = _compute(tf.reshape(target, tf.shape(z)))  # (N, C)
+        a = w * ((1 - eps) * y + eps / num_classes)  # (N, C)
+        log_sum = _log_sum_exp_shifted(z, m)  # (N,): lambda = log sum_j exp(s_j)
+        loss = log_sum * tf.reduce_sum(a, axis=-1) - _shifted_dot(z, m, a)  # (N,)
+        loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
         return _reduce(loss, reduction, tf.cast(tf.size(loss), loss.dtype))
 
-    loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...), (...)
-    if label_smoothing > 0:
+    t = tf.reshape(target, [-1])  # (N,)
+    keep = t != ignore_index
+    safe = tf.where(keep, t, tf.zeros_like(t))  # a valid index; masked below
+    log_sum, picked = _log_sum_exp_and_pick(z, m, safe)  # (N,), (N,): lambda, s_t
+    kept_weight = tf.where(keep, tf.gather(w, safe), tf.zeros_like(picked))  # (N,): w_t or 0
+    # tf.where, not a product with 0: the tape then gives ignored rows a zero gradient.
+    loss = tf.where(keep, kept_weight * (log_sum - picked), tf.zeros_like(picked))
+    if eps > 0:
         # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
-        smooth = tf.where(
-            target != ignore_index, -tf.reduce_sum(w * log_probs, axis=-1), tf.zeros_like(loss)
-        )
-        loss = (1 - label_smoothing) * loss + label_smoothing / num_classes * smooth
-    return _reduce(tf.cast(loss, logits.dtype), reduction, tf.reduce_sum(kept_weight))
+        smooth = log_sum * tf.reduce_sum(w) - _shifted_dot(z, m, w)  # sum_c w_c (-log q_c)
+        loss = (1 - eps) * loss + eps / num_classes * tf.where(keep, smooth, tf.zeros_like(loss))
+    loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
+    kept_weight = tf.cast(tf.reshape(kept_weight, rows_shape), logits.dtype)
+    return _reduce(loss, reduction, tf.reduce_sum(kept_weight))
+
+
+@tf.custom_gradient
+def _log_sum_exp_shifted(z: Tensor, m: Tensor):
+    """``log sum_j exp(z_j - m)`` of each row of ``z: (N, C)``, for a constant shift ``(N, 1)``.
+
+    Its gradient is the softmax, recomputed from ``z`` in the backward pass by one fused
+    ``tf.nn.softmax``, so the tape keeps no ``(N, C)`` array for it. The backward pass is
+    made of differentiable operations: a tape that records it gets second derivatives right.
+    """
+    log_sum = tf.math.log(tf.reduce_sum(tf.exp(z - m), axis=-1))
+
+    def grad(upstream):
+        return upstream[:, None] * tf.nn.softmax(z, axis=-1), None
+
+    return log_sum, grad
+
+
+@tf.custom_gradient
+def _log_sum_exp_and_pick(z: Tensor, m: Tensor, index: Tensor):
+    """:func:`_log_sum_exp_shifted` of each row of ``z: (N, C)`` and its shifted entry ``index``.
+
+    One custom gradient for both, so the backward pass writes the target's ``-1`` into the
+    softmax it builds anyway, instead of adding a second ``(N, C)`` gradient to it.
+    """
+    log_sum = tf.math.log(tf.reduce_sum(tf.exp(z - m), axis=-1))  # (N,)
+    rows = tf.range(tf.shape(index, out_type=index.dtype)[0])
+    at = tf.stack([rows, index], axis=1)  # (N, 2): (row, index) pairs
+    picked = tf.gather_nd(z, at) - m[:, 0]  # (N,)
+
+    def grad(upstream_log_sum, upstream_picked):
+        grad_z = upstream_log_sum[:, None] * tf.nn.softmax(z, axis=-1)
+        return tf.tensor_scatter_nd_add(grad_z, at, upstream_picked), None, None
+
+    return (log_sum, picked), grad
+
+
+@tf.custom_gradient
+def _shifted_dot(z: Tensor, m: Tensor, a: Tensor):
+    """``sum_c a_c (z_c - m)`` of each row of ``z: (N, C)``; ``a: (C,)`` or ``(N, C)``.
+
+    Gradients for ``z`` and ``a``; the shifted logits are recomputed in the backward pass
+    rather than kept by the tape.
+    """
+    out = tf.reduce_sum(a * (z - m), axis=-1)
+
+    def grad(upstream):
+        grad_a = upstream[:, None] * (z - m)  # (N, C)
+        if a.shape.rank == 1:
+            grad_a = tf.reduce_sum(grad_a, axis=0)  # (C,)
+        return upstream[:, None] * a, None, grad_a
+
+    return out, grad
 
 
 def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
