@@ -286,8 +286,12 @@ def cross_entropy(
         smooth = log_sum * tf.reduce_sum(w) - _shifted_dot(z, m, w)  # sum_c w_c (-log q_c)
         loss = (1 - eps) * loss + eps / num_classes * tf.where(keep, smooth, tf.zeros_like(loss))
     loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
-    kept_weight = tf.cast(tf.reshape(kept_weight, rows_shape), logits.dtype)
-    return _reduce(loss, reduction, tf.reduce_sum(kept_weight))
+    return _reduce(loss, reduction, tf.reduce_sum(tf.cast(kept_weight, logits.dtype)))
+
+
+def _log_sum_of_exp(z: Tensor, m: Tensor) -> Tensor:
+    """``lambda = log sum_j exp(z_j - m)`` of each row of ``z: (N, C)``, shift ``m: (N, 1)``."""
+    return tf.math.log(tf.reduce_sum(tf.exp(z - m), axis=-1))
 
 
 @tf.custom_gradient
@@ -298,7 +302,7 @@ def _log_sum_exp_shifted(z: Tensor, m: Tensor):
     ``tf.nn.softmax``, so the tape keeps no ``(N, C)`` array for it. The backward pass is
     made of differentiable operations: a tape that records it gets second derivatives right.
     """
-    log_sum = tf.math.log(tf.reduce_sum(tf.exp(z - m), axis=-1))
+    log_sum = _log_sum_of_exp(z, m)
 
     def grad(upstream):
         return upstream[:, None] * tf.nn.softmax(z, axis=-1), None
@@ -310,10 +314,10 @@ def _log_sum_exp_shifted(z: Tensor, m: Tensor):
 def _log_sum_exp_and_pick(z: Tensor, m: Tensor, index: Tensor):
     """:func:`_log_sum_exp_shifted` of each row of ``z: (N, C)`` and its shifted entry ``index``.
 
-    One custom gradient for both, so the backward pass writes the target's ``-1`` into the
-    softmax it builds anyway, instead of adding a second ``(N, C)`` gradient to it.
+    One custom gradient for both, so the backward pass adds the target's term into the
+    softmax it builds anyway, instead of the tape adding a second ``(N, C)`` gradient to it.
     """
-    log_sum = tf.math.log(tf.reduce_sum(tf.exp(z - m), axis=-1))  # (N,)
+    log_sum = _log_sum_of_exp(z, m)  # (N,)
     rows = tf.range(tf.shape(index, out_type=index.dtype)[0])
     at = tf.stack([rows, index], axis=1)  # (N, 2): (row, index) pairs
     picked = tf.gather_nd(z, at) - m[:, 0]  # (N,)
