@@ -69,7 +69,14 @@ def ce_cases(sizes, device: str, compile_torch: bool) -> tuple[list[dict], list[
     ]
     for n, c in sizes:
         for impl, mode in plan:
-            case = {"kind": "ce", "impl": impl, "mode": mode, "n": n, "c": c, "device": device}
+            case = {
+                "kind": "ce",
+                "impl": impl,
+                "mode": mode,
+                "n": n,
+                "c": c,
+                "device": device,
+            }
             framework = _measure.FRAMEWORK[impl]
             why = None if framework == "numpy" else _available(framework)
             if why is None and impl == "torch-compile" and not compile_torch:
@@ -112,10 +119,14 @@ def run(
     compile_torch = (not quick) if compile_torch is None else compile_torch
     per_case_memory = (not quick) if per_case_memory is None else per_case_memory
     _measure.set_threads(threads)
-    cases, skipped = ce_cases(QUICK_SIZES if quick else FULL_SIZES, device, compile_torch)
+    cases, skipped = ce_cases(
+        QUICK_SIZES if quick else FULL_SIZES, device, compile_torch
+    )
     cases += linear_cases(QUICK_LINEAR if quick else FULL_LINEAR, device)
     copy = _measure.copy_bandwidth(2**24 if quick else 2**28, device, repeats)
-    log(f"copy bandwidth on {device}: {copy / 1e9:.1f} GB/s; running {len(cases)} cases")
+    log(
+        f"copy bandwidth on {device}: {copy / 1e9:.1f} GB/s; running {len(cases)} cases"
+    )
 
     rows = []
     for case in cases:
@@ -130,7 +141,9 @@ def run(
                 max_error=_measure.max_error(case, fn()),
             )
         except Exception as error:  # noqa: BLE001 - e.g. torch.compile without a compiler
-            row["note"] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+            row["note"] = (
+                f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+            )
         rows.append(row)
         log(f"  {_label(row)}  {row.get('seconds', float('nan')) * 1e3:9.2f} ms")
     timed = [i for i, r in enumerate(rows) if "seconds" in r]
@@ -186,7 +199,9 @@ def _label(row: dict) -> str:
     if row.get("chunk_size"):
         impl += f" (chunk {row['chunk_size']})"
     size = (
-        f"{row['n']}x{row['c']}" if row["kind"] == "ce" else (f"{row['n']}x{row['d']}->{row['v']}")
+        f"{row['n']}x{row['c']}"
+        if row["kind"] == "ce"
+        else (f"{row['n']}x{row['d']}->{row['v']}")
     )
     return f"{impl:<26} {row['mode']:<6} {size:<16}"
 

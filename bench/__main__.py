@@ -12,11 +12,21 @@ from bench import format_table, run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
-    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (>= 7)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes (a smoke test)"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the results to this JSON file"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if present), cpu or cuda"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="intra-op threads (default 1)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed runs per case (>= 7)"
+    )
     parser.add_argument(
         "--compile",
         dest="compile_torch",

@@ -29,10 +29,15 @@ def main(path: str) -> None:
         if cell["cell_type"] != "code" or not source.strip():
             continue
         if any(line.lstrip().startswith(("%", "!")) for line in source.splitlines()):
-            raise SystemExit(f"cell {index} uses IPython syntax; run it in Jupyter instead")
+            raise SystemExit(
+                f"cell {index} uses IPython syntax; run it in Jupyter instead"
+            )
         began = time.perf_counter()
         exec(compile(source, f"{notebook.name}[cell {index}]", "exec"), namespace)  # noqa: S102
-        print(f"[{notebook.name} cell {index}: {time.perf_counter() - began:.1f} s]", flush=True)
+        print(
+            f"[{notebook.name} cell {index}: {time.perf_counter() - began:.1f} s]",
+            flush=True,
+        )
     print(f"[{notebook.name}: all cells ran in {time.perf_counter() - start:.1f} s]")
 
 

@@ -75,7 +75,9 @@ def load(name: str) -> Backend:
 
 def torch_oracle():
     """PyTorch's functional API, or a skip when PyTorch is missing."""
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle and is not installed")
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is the oracle and is not installed"
+    )
     import torch.nn.functional as F
 
     return torch, F

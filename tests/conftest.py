@@ -77,23 +77,38 @@ def source_of(docname: str) -> Path:
         path = book_dir() / f"{docname}{suffix}"
         if path.exists():
             return path
-    raise FileNotFoundError(f"_toc.yml lists {docname!r}, which has no .md or .ipynb file")
+    raise FileNotFoundError(
+        f"_toc.yml lists {docname!r}, which has no .md or .ipynb file"
+    )
 
 
 def _build_book(source: Path, log: Path) -> None:
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book), "build", str(source), "--all", "-W", "-n", "--keep-going"]
+    command = [
+        str(jupyter_book),
+        "build",
+        str(source),
+        "--all",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
     start = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
-        result = subprocess.run(command, cwd=source, stdout=out, stderr=subprocess.STDOUT, env=env)
+        result = subprocess.run(
+            command, cwd=source, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
     seconds = time.perf_counter() - start
-    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(encoding="utf-8", errors="replace"))
+    text = re.sub(
+        r"\x1b\[[0-9;]*m", "", log.read_text(encoding="utf-8", errors="replace")
+    )
     if result.returncode != 0:
         problems = [
             line
             for line in text.splitlines()
-            if re.search(r"WARNING|ERROR|Error|Traceback", line) and "[IPKernelApp]" not in line
+            if re.search(r"WARNING|ERROR|Error|Traceback", line)
+            and "[IPKernelApp]" not in line
         ]
         pytest.fail(
             f"`{' '.join(command)}` failed (exit {result.returncode}) after {seconds:.0f} s; "
@@ -111,7 +126,9 @@ def built_book() -> Path:
     html = source / "_build" / "html"
     if os.environ.get("XENT_BOOK_BUILT") == "1":
         if not (html / "index.html").exists():
-            pytest.skip(f"XENT_BOOK_BUILT=1 but the book is not built: no {html / 'index.html'}")
+            pytest.skip(
+                f"XENT_BOOK_BUILT=1 but the book is not built: no {html / 'index.html'}"
+            )
         return html
     (source / "_build").mkdir(exist_ok=True)
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid{os.getpid()}")
@@ -150,10 +167,16 @@ def book_server(built_book: Path) -> Iterator[str]:
 def chromium():
     """Debian's headless Chromium driven by Playwright (skips when either is missing)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (scripts/ensure-chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+        pytest.skip(
+            f"{CHROMIUM} is missing: apt-get install chromium (scripts/ensure-chromium.sh)"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed"
+    )
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:

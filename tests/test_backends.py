@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -26,7 +28,10 @@ def b(request):
 
 def tolerance(dtype, scale=1.0):
     eps = np.finfo(dtype).eps
-    return {"rtol": 64 * eps if dtype == np.float64 else 4e-6, "atol": 64 * eps * max(1.0, scale)}
+    return {
+        "rtol": 64 * eps if dtype == np.float64 else 4e-6,
+        "atol": 64 * eps * max(1.0, scale),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,7 +41,9 @@ def tolerance(dtype, scale=1.0):
 
 @st.composite
 def ce_cases(draw):
-    lead = tuple(draw(st.lists(st.integers(0, 4), min_size=0, max_size=3)))  # () = unbatched
+    lead = tuple(
+        draw(st.lists(st.integers(0, 4), min_size=0, max_size=3))
+    )  # () = unbatched
     num_classes = draw(st.integers(1, 6))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -51,7 +58,9 @@ def ce_cases(draw):
         target = rng.integers(0, num_classes, size=lead)
         target = np.where(rng.random(lead) < 0.3, ignore_index, target).astype(np.int64)
     options = {
-        "weight": rng.uniform(0.1, 2.0, num_classes).astype(dtype) if draw(st.booleans()) else None,
+        "weight": rng.uniform(0.1, 2.0, num_classes).astype(dtype)
+        if draw(st.booleans())
+        else None,
         "ignore_index": ignore_index,
         "reduction": draw(st.sampled_from(["none", "mean", "sum"])),
         "label_smoothing": draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
@@ -65,7 +74,9 @@ def torch_cross_entropy(logits, target, probs, options):
     z = torch.tensor(classes_first(logits), requires_grad=True)
     t = torch.tensor(classes_first(target) if probs else target)
     w = options["weight"]
-    loss = F.cross_entropy(z, t, **{**options, "weight": None if w is None else torch.tensor(w)})
+    loss = F.cross_entropy(
+        z, t, **{**options, "weight": None if w is None else torch.tensor(w)}
+    )
     loss.sum().backward()
     return loss.detach().numpy(), classes_last(z.grad.numpy())
 
@@ -85,13 +96,17 @@ def test_cross_entropy_matches_torch(b, case):
     got = f(b.arr(logits))
     assert b.dtype_name(got) == logits.dtype.name
     assert b.np(got).shape == want.shape
-    np.testing.assert_allclose(b.np(got), want, equal_nan=True, **tolerance(logits.dtype, scale))
+    np.testing.assert_allclose(
+        b.np(got), want, equal_nan=True, **tolerance(logits.dtype, scale)
+    )
 
     grad = b.grad(f, logits)
     if grad is None:  # NumPy: the analytic gradient
         w = options["weight"]
         grad = [b.mod.cross_entropy_grad(logits, target, **{**options, "weight": w})]
-    np.testing.assert_allclose(grad[0], want_grad, equal_nan=True, **tolerance(logits.dtype))
+    np.testing.assert_allclose(
+        grad[0], want_grad, equal_nan=True, **tolerance(logits.dtype)
+    )
 
 
 @given(case=ce_cases())
@@ -110,17 +125,23 @@ def test_nll_loss_matches_torch(b, case):
         **{**options, "weight": None if w is None else torch.tensor(w)},
     ).numpy()
     got = b.mod.nll_loss(
-        b.arr(log_probs), b.arr(target), **{**options, "weight": None if w is None else b.arr(w)}
+        b.arr(log_probs),
+        b.arr(target),
+        **{**options, "weight": None if w is None else b.arr(w)},
     )
     assert b.dtype_name(got) == logits.dtype.name
-    np.testing.assert_allclose(b.np(got), want, equal_nan=True, **tolerance(logits.dtype, 1e4))
+    np.testing.assert_allclose(
+        b.np(got), want, equal_nan=True, **tolerance(logits.dtype, 1e4)
+    )
 
 
 def test_cross_entropy_is_nll_of_log_softmax(b):
     rng = np.random.default_rng(0)
     logits, target = rng.normal(size=(5, 4)), rng.integers(0, 4, size=5)
     a = b.mod.cross_entropy(b.arr(logits), b.arr(target), reduction="none")
-    c = b.mod.nll_loss(b.mod.log_softmax(b.arr(logits)), b.arr(target), reduction="none")
+    c = b.mod.nll_loss(
+        b.mod.log_softmax(b.arr(logits)), b.arr(target), reduction="none"
+    )
     np.testing.assert_allclose(b.np(a), b.np(c), rtol=1e-12)
 
 
@@ -137,12 +158,16 @@ def binary_cases(draw):
     scale = draw(st.sampled_from([1.0, 10.0, 1e4]))
     logits = (rng.normal(size=shape) * scale).astype(dtype)
     if logits.size:
-        logits.flat[0] = 0.0  # the kink of max(z, 0) and |z|: gradients must still be right
+        logits.flat[0] = (
+            0.0  # the kink of max(z, 0) and |z|: gradients must still be right
+        )
     hard = draw(st.booleans())
     target = (rng.random(shape) < 0.5 if hard else rng.random(shape)).astype(dtype)
     last = shape[-1:] if shape else ()
     weight = rng.uniform(0.1, 2.0, shape).astype(dtype) if draw(st.booleans()) else None
-    pos_weight = rng.uniform(0.1, 5.0, last).astype(dtype) if draw(st.booleans()) else None
+    pos_weight = (
+        rng.uniform(0.1, 5.0, last).astype(dtype) if draw(st.booleans()) else None
+    )
     reduction = draw(st.sampled_from(["none", "mean", "sum"]))
     return logits, target, weight, pos_weight, reduction, scale
 
@@ -178,7 +203,10 @@ def test_binary_cross_entropy_with_logits_matches_torch(b, case):
     got = f(b.arr(logits))
     assert b.dtype_name(got) == logits.dtype.name
     np.testing.assert_allclose(
-        b.np(got), want.detach().numpy(), equal_nan=True, **tolerance(logits.dtype, scale)
+        b.np(got),
+        want.detach().numpy(),
+        equal_nan=True,
+        **tolerance(logits.dtype, scale),
     )
     grad = b.grad(f, logits)
     if grad is not None:
@@ -192,24 +220,43 @@ def test_binary_cross_entropy_matches_torch(b, case, extremes):
     torch, F = torch_oracle()
     probs = torch.sigmoid(torch.tensor(logits)).numpy()
     if extremes and probs.size:
-        probs.flat[0], probs.flat[-1] = 0.0, 1.0  # log 0 clamped at -100, gradient finite
-    p, y = torch.tensor(probs, requires_grad=True), torch.tensor(target, requires_grad=True)
+        probs.flat[0], probs.flat[-1] = (
+            0.0,
+            1.0,
+        )  # log 0 clamped at -100, gradient finite
+    p, y = (
+        torch.tensor(probs, requires_grad=True),
+        torch.tensor(target, requires_grad=True),
+    )
     want = F.binary_cross_entropy(
-        p, y, weight=None if weight is None else torch.tensor(weight), reduction=reduction
+        p,
+        y,
+        weight=None if weight is None else torch.tensor(weight),
+        reduction=reduction,
     )
     want.sum().backward()
 
     def f(q, t):
-        return b.mod.binary_cross_entropy(q, t, weight=_opt(b, weight), reduction=reduction)
+        return b.mod.binary_cross_entropy(
+            q, t, weight=_opt(b, weight), reduction=reduction
+        )
 
     got = f(b.arr(probs), b.arr(target))
     assert b.dtype_name(got) == probs.dtype.name
-    assert probs.size == 0 or np.all(np.isfinite(b.np(got)))  # empty mean: nan, as torch
-    np.testing.assert_allclose(b.np(got), want.detach().numpy(), **tolerance(probs.dtype, 100))
+    assert probs.size == 0 or np.all(
+        np.isfinite(b.np(got))
+    )  # empty mean: nan, as torch
+    np.testing.assert_allclose(
+        b.np(got), want.detach().numpy(), **tolerance(probs.dtype, 100)
+    )
     grads = b.grad(f, probs, target)
     if grads is not None:
-        np.testing.assert_allclose(grads[0], p.grad.numpy(), **tolerance(probs.dtype, 1e12))
-        np.testing.assert_allclose(grads[1], y.grad.numpy(), **tolerance(probs.dtype, 100))
+        np.testing.assert_allclose(
+            grads[0], p.grad.numpy(), **tolerance(probs.dtype, 1e12)
+        )
+        np.testing.assert_allclose(
+            grads[1], y.grad.numpy(), **tolerance(probs.dtype, 100)
+        )
 
 
 def torchvision_focal(logits, target, alpha, gamma, reduction):
@@ -240,7 +287,9 @@ def torchvision_focal(logits, target, alpha, gamma, reduction):
 @SETTINGS
 def test_sigmoid_focal_loss_matches_torchvision(b, case, alpha, gamma):
     logits, target, _, _, reduction, scale = case
-    logits = np.clip(logits, -30, 30)  # beyond, sigmoid saturates and torchvision's p_t = 1
+    logits = np.clip(
+        logits, -30, 30
+    )  # beyond, sigmoid saturates and torchvision's p_t = 1
     want, want_grad = torchvision_focal(logits, target, alpha, gamma, reduction)
 
     def f(z):
@@ -265,7 +314,9 @@ def test_focal_loss_default_reduction_is_none(b):
 def test_focal_loss_with_gamma_zero_is_weighted_bce(b):
     rng = np.random.default_rng(3)
     z, y = rng.normal(size=(6, 3)), (rng.random((6, 3)) < 0.5).astype(float)
-    focal = b.mod.sigmoid_focal_loss(b.arr(z), b.arr(y), alpha=-1, gamma=0, reduction="mean")
+    focal = b.mod.sigmoid_focal_loss(
+        b.arr(z), b.arr(y), alpha=-1, gamma=0, reduction="mean"
+    )
     bce = b.mod.binary_cross_entropy_with_logits(b.arr(z), b.arr(y))
     np.testing.assert_allclose(b.np(focal), b.np(bce), rtol=1e-12)
 
@@ -301,7 +352,9 @@ def test_softmax_family_matches_torch(b, shape, scale, seed, dtype, data):
         **tol,
     )
     np.testing.assert_allclose(
-        b.np(b.mod.softmax(b.arr(x), axis=axis)), torch.softmax(tx, dim=axis).numpy(), **tol
+        b.np(b.mod.softmax(b.arr(x), axis=axis)),
+        torch.softmax(tx, dim=axis).numpy(),
+        **tol,
     )
 
 
@@ -315,7 +368,9 @@ def test_logsumexp_gradient_is_softmax(b):
     grad = b.grad(b.mod.logsumexp, x)
     if grad is None:
         pytest.skip("NumPy has no autograd; the analytic gradient is tested separately")
-    np.testing.assert_allclose(grad[0], b.np(b.mod.softmax(b.arr(x))), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        grad[0], b.np(b.mod.softmax(b.arr(x))), rtol=1e-12, atol=1e-15
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,15 +380,23 @@ def test_logsumexp_gradient_is_softmax(b):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_huge_logits_stay_finite(b, dtype):
-    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, 1e4]], dtype=dtype)
+    logits = np.array(
+        [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, 1e4]], dtype=dtype
+    )
     target = np.array([1, 0, 2])
     torch, F = torch_oracle()
-    want = F.cross_entropy(torch.tensor(logits), torch.tensor(target), reduction="none").numpy()
+    want = F.cross_entropy(
+        torch.tensor(logits), torch.tensor(target), reduction="none"
+    ).numpy()
     got = b.np(b.mod.cross_entropy(b.arr(logits), b.arr(target), reduction="none"))
     np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(got, [2e4, np.log(3), np.log(3)], rtol=1e-6)
     z = np.array([1e4, -1e4], dtype=dtype)
-    bce = b.np(b.mod.binary_cross_entropy_with_logits(b.arr(z), b.arr(np.array([0.0, 1.0], dtype))))
+    bce = b.np(
+        b.mod.binary_cross_entropy_with_logits(
+            b.arr(z), b.arr(np.array([0.0, 1.0], dtype))
+        )
+    )
     np.testing.assert_allclose(bce, 1e4, rtol=1e-6)
 
 
@@ -358,9 +421,13 @@ def test_empty_batch_as_torch(b, probs):
     logits = np.zeros((0, 3))
     target = np.zeros((0, 3)) if probs else np.zeros((0,), dtype=np.int64)
     for reduction in ("none", "mean", "sum"):
-        want = F.cross_entropy(torch.tensor(logits), torch.tensor(target), reduction=reduction)
+        want = F.cross_entropy(
+            torch.tensor(logits), torch.tensor(target), reduction=reduction
+        )
         got = b.mod.cross_entropy(b.arr(logits), b.arr(target), reduction=reduction)
-        np.testing.assert_array_equal(b.np(got), want.numpy())  # mean: nan, sum: 0, none: []
+        np.testing.assert_array_equal(
+            b.np(got), want.numpy()
+        )  # mean: nan, sum: 0, none: []
 
 
 def test_all_ignored_gives_nan_loss_and_zero_gradient(b):
@@ -371,7 +438,9 @@ def test_all_ignored_gives_nan_loss_and_zero_gradient(b):
     F.cross_entropy(z, torch.tensor(target), label_smoothing=0.2).backward()
     loss = b.mod.cross_entropy(b.arr(logits), b.arr(target), label_smoothing=0.2)
     assert np.isnan(b.np(loss))
-    grad = b.grad(lambda x: b.mod.cross_entropy(x, b.arr(target), label_smoothing=0.2), logits)
+    grad = b.grad(
+        lambda x: b.mod.cross_entropy(x, b.arr(target), label_smoothing=0.2), logits
+    )
     if grad is None:
         grad = [b.mod.cross_entropy_grad(logits, target, label_smoothing=0.2)]
     np.testing.assert_array_equal(grad[0], z.grad.numpy())
@@ -394,7 +463,11 @@ def test_targets_as_other_integer_dtypes(b):
     logits = np.random.default_rng(0).normal(size=(4, 3))
     want = b.np(b.mod.cross_entropy(b.arr(logits), b.arr(np.array([0, 2, 1, 2]))))
     for dtype in (np.int32, np.uint8):
-        got = b.np(b.mod.cross_entropy(b.arr(logits), b.arr(np.array([0, 2, 1, 2], dtype=dtype))))
+        got = b.np(
+            b.mod.cross_entropy(
+                b.arr(logits), b.arr(np.array([0, 2, 1, 2], dtype=dtype))
+            )
+        )
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -418,7 +491,11 @@ def numeric_grad(f, x, h=1e-6):
         {},
         {"weight": np.array([0.2, 1.0, 3.0, 0.5])},
         {"label_smoothing": 0.2, "ignore_index": 1},
-        {"weight": np.array([0.2, 1.0, 3.0, 0.5]), "label_smoothing": 0.1, "reduction": "sum"},
+        {
+            "weight": np.array([0.2, 1.0, 3.0, 0.5]),
+            "label_smoothing": 0.1,
+            "reduction": "sum",
+        },
     ],
 )
 @pytest.mark.parametrize("probs", [False, True])
@@ -471,7 +548,9 @@ def test_loss_is_never_negative(b, case):
     logits, target, probs, options, _ = case
     w = options["weight"]
     loss = b.np(
-        b.mod.cross_entropy(b.arr(logits), b.arr(target), **{**options, "weight": _opt(b, w)})
+        b.mod.cross_entropy(
+            b.arr(logits), b.arr(target), **{**options, "weight": _opt(b, w)}
+        )
     )
     assert np.all((loss >= 0) | np.isnan(loss))
 
@@ -483,11 +562,17 @@ def test_loss_is_never_negative(b, case):
     label_smoothing=st.sampled_from([0.0, 0.3]),
 )
 @SETTINGS
-def test_uniform_prediction_costs_log_num_classes(b, num_classes, batch, constant, label_smoothing):
+def test_uniform_prediction_costs_log_num_classes(
+    b, num_classes, batch, constant, label_smoothing
+):
     logits = np.full((batch, num_classes), constant)
     target = np.arange(batch) % num_classes
-    loss = b.mod.cross_entropy(b.arr(logits), b.arr(target), label_smoothing=label_smoothing)
-    np.testing.assert_allclose(float(b.np(loss)), np.log(num_classes), rtol=1e-12, atol=1e-12)
+    loss = b.mod.cross_entropy(
+        b.arr(logits), b.arr(target), label_smoothing=label_smoothing
+    )
+    np.testing.assert_allclose(
+        float(b.np(loss)), np.log(num_classes), rtol=1e-12, atol=1e-12
+    )
 
 
 @given(
@@ -514,7 +599,9 @@ def test_gradient_is_softmax_minus_onehot(b, batch, num_classes, scale, seed):
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(batch, num_classes)) * scale
     target = rng.integers(0, num_classes, size=batch)
-    expected = (b.np(b.mod.softmax(b.arr(logits))) - np.eye(num_classes)[target]) / batch
+    expected = (
+        b.np(b.mod.softmax(b.arr(logits))) - np.eye(num_classes)[target]
+    ) / batch
     grad = b.grad(lambda z: b.mod.cross_entropy(z, b.arr(target)), logits)
     if grad is None:
         grad = [b.mod.cross_entropy_grad(logits, target)]

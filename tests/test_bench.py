@@ -29,19 +29,28 @@ def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "median ms" in proc.stdout and "x eager" in proc.stdout and "peak/logits" in proc.stdout
+    assert (
+        "median ms" in proc.stdout
+        and "x eager" in proc.stdout
+        and "peak/logits" in proc.stdout
+    )
     result = json.loads(out.read_text())
     assert result["meta"]["quick"] and result["meta"]["copy_gbps"] > 0
     rows = result["rows"]
     impls = {r["impl"] for r in rows}
     assert {"xent-numpy", "xent-torch", "torch-eager", "eager", "chunked"} <= impls
-    assert {"numpy-exp-only", "torch-exp-only"} <= impls  # the floors of the forward pass
+    assert {
+        "numpy-exp-only",
+        "torch-exp-only",
+    } <= impls  # the floors of the forward pass
     assert "torch-compile" in impls  # listed, with the reason it did not run
     timed = [r for r in rows if "seconds" in r]
     for r in timed:
         assert r["seconds"] > 0 and r["gbps"] > 0, r
         if r["impl"].endswith("-exp-only"):
-            assert r["max_error"] is None and r["mode"] == "fwd", r  # no loss to compare
+            assert r["max_error"] is None and r["mode"] == "fwd", (
+                r
+            )  # no loss to compare
         else:
             assert r["max_error"] < 1e-4, r
         assert r.get("peak_bytes") is not None, r

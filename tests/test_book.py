@@ -17,9 +17,7 @@ import pytest
 from conftest import book_config, book_dir, source_of, toc_docnames
 
 COLAB_HOST = "https://colab.research.google.com"
-SETUP_COMMENT = (
-    "# Set-up: in Google Colab, install this book's package `xent`; anywhere else, do nothing."
-)
+SETUP_COMMENT = "# Set-up: in Google Colab, install this book's package `xent`; anywhere else, do nothing."  # noqa: E501
 
 
 def notebook_docnames() -> list[str]:
@@ -29,7 +27,9 @@ def notebook_docnames() -> list[str]:
 
 def built_pages(html: Path) -> list[Path]:
     """Every HTML page of the book (theme templates under _static/ are not pages)."""
-    return sorted(p for p in html.rglob("*.html") if "_static" not in p.relative_to(html).parts)
+    return sorted(
+        p for p in html.rglob("*.html") if "_static" not in p.relative_to(html).parts
+    )
 
 
 def repository() -> tuple[str, str]:
@@ -85,7 +85,9 @@ def test_config_points_colab_at_the_repository_on_main():
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
     assert branch == "main"
     assert config["launch_buttons"]["colab_url"].rstrip("/") == COLAB_HOST
-    assert config["html"]["use_repository_button"] and config["html"]["use_issues_button"]
+    assert (
+        config["html"]["use_repository_button"] and config["html"]["use_issues_button"]
+    )
 
 
 def test_every_toc_entry_has_a_source_file():
@@ -100,8 +102,12 @@ def test_notebook_colab_cell_installs_from_the_configured_repository(docname):
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert code, f"{docname} has no code cell"
     first = "".join(code[0]["source"])
-    assert first.startswith(SETUP_COMMENT), f"{docname}: the first code cell is not the set-up cell"
-    assert '"google.colab" in sys.modules' in first, f"{docname}: set-up cell must check for Colab"
+    assert first.startswith(SETUP_COMMENT), (
+        f"{docname}: the first code cell is not the set-up cell"
+    )
+    assert '"google.colab" in sys.modules' in first, (
+        f"{docname}: set-up cell must check for Colab"
+    )
     addresses = re.findall(r"git\+(\S+?)@([\w./-]+)\"", first)
     assert addresses == [(url, branch)], (
         f"{docname}: the set-up cell installs from {addresses}, "
@@ -122,10 +128,14 @@ def test_build_succeeds_with_warnings_as_errors(built_book):
 
 @pytest.mark.slow
 def test_every_toc_entry_has_a_built_page(built_book):
-    missing = [name for name in toc_docnames() if not (built_book / f"{name}.html").is_file()]
+    missing = [
+        name for name in toc_docnames() if not (built_book / f"{name}.html").is_file()
+    ]
     assert not missing, f"no built page for: {missing}"
     for name in toc_docnames():
-        title = re.search(r"<title>(.*?)</title>", (built_book / f"{name}.html").read_text())
+        title = re.search(
+            r"<title>(.*?)</title>", (built_book / f"{name}.html").read_text()
+        )
         assert title and title.group(1).strip(), f"{name}.html has no title"
 
 
@@ -133,7 +143,10 @@ def test_every_toc_entry_has_a_built_page(built_book):
 def test_every_page_has_the_repository_and_issue_buttons(built_book):
     url, _ = repository()
     for name in toc_docnames():
-        links = {attrs.get("href", "") for tag, attrs in parse(built_book / f"{name}.html").tags}
+        links = {
+            attrs.get("href", "")
+            for tag, attrs in parse(built_book / f"{name}.html").tags
+        }
         assert url in links, f"{name}: no repository button"
         assert any(link.startswith(f"{url}/issues/new?") for link in links), (
             f"{name}: no issue button"
@@ -161,7 +174,10 @@ def test_no_page_loads_a_script_or_style_from_another_host(built_book):
         for tag, attrs in parse(page).tags:
             if tag == "script":
                 address = attrs.get("src", "")
-            elif tag == "link" and attrs.get("rel", "") not in ("canonical", "alternate"):
+            elif tag == "link" and attrs.get("rel", "") not in (
+                "canonical",
+                "alternate",
+            ):
                 address = attrs.get("href", "")
             else:
                 continue
@@ -172,11 +188,15 @@ def test_no_page_loads_a_script_or_style_from_another_host(built_book):
 
 @pytest.mark.slow
 def test_no_stylesheet_imports_from_another_host(built_book):
-    remote = re.compile(r"(?:@import\s+(?:url\()?|url\()\s*[\"']?((?:https?:)?//[^\"')\s]+)")
+    remote = re.compile(
+        r"(?:@import\s+(?:url\()?|url\()\s*[\"']?((?:https?:)?//[^\"')\s]+)"
+    )
     offenders = [
         f"{css.relative_to(built_book)}: {match}"
         for css in built_book.rglob("*.css")
-        for match in remote.findall(re.sub(r"/\*.*?\*/", "", css.read_text(), flags=re.S))
+        for match in remote.findall(
+            re.sub(r"/\*.*?\*/", "", css.read_text(), flags=re.S)
+        )
     ]
     assert not offenders, "stylesheets fetch from other hosts:\n" + "\n".join(offenders)
 
@@ -190,15 +210,21 @@ def test_math_and_widgets_are_served_by_the_book(built_book):
     )
     mathjax = built_book / "_static" / config["mathjax_path"]
     assert mathjax.is_file(), f"MathJax is not in the build: {mathjax}"
-    fonts = list((mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    fonts = list(
+        (mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff")
+    )
     assert fonts, "MathJax's CHTML fonts are not in the build"
     for script in config["nb_ipywidgets_js"]:
         assert not script.startswith(("http:", "https:", "//")), script
-        assert (built_book / "_static" / script).is_file(), f"widget script {script} not built"
+        assert (built_book / "_static" / script).is_file(), (
+            f"widget script {script} not built"
+        )
     for page in built_pages(built_book):
         text = page.read_text(encoding="utf-8")
         if 'class="math' in text:
-            assert config["mathjax_path"] in text, f"{page.name} shows math but loads no MathJax"
+            assert config["mathjax_path"] in text, (
+                f"{page.name} shows math but loads no MathJax"
+            )
 
 
 @pytest.mark.slow
@@ -212,6 +238,10 @@ def test_figures_have_captions_and_alt_text(built_book):
             for img in figure["imgs"]:
                 alt = img.get("alt", "").strip()
                 # Sphinx writes the image's own path as alt text when the author gave none.
-                if not alt or alt == img.get("src") or alt.endswith((".png", ".svg", ".jpg")):
+                if (
+                    not alt
+                    or alt == img.get("src")
+                    or alt.endswith((".png", ".svg", ".jpg"))
+                ):
                     problems.append(f"{where}: no alt text (give the figure an :alt:)")
     assert not problems, "\n".join(problems)

@@ -89,7 +89,9 @@ def open_context(chromium, visit: Visit):
     context.on("request", lambda request: visit.requests.append(request.url))
     context.on(
         "requestfailed",
-        lambda request: visit.problems.append(f"request failed: {request.url} ({request.failure})"),
+        lambda request: visit.problems.append(
+            f"request failed: {request.url} ({request.failure})"
+        ),
     )
 
     def on_response(response):
@@ -101,10 +103,14 @@ def open_context(chromium, visit: Visit):
             "console",
             lambda msg: (
                 msg.type == "error"
-                and visit.problems.append(f"console error: {msg.text} at {msg.location}")
+                and visit.problems.append(
+                    f"console error: {msg.text} at {msg.location}"
+                )
             ),
         )
-        page.on("pageerror", lambda error: visit.problems.append(f"page error: {error}"))
+        page.on(
+            "pageerror", lambda error: visit.problems.append(f"page error: {error}")
+        )
 
     context.on("response", on_response)
     context.on("page", on_page)
@@ -136,7 +142,9 @@ def test_page_loads_offline_with_math_and_images(chromium, book_server, docname)
         page = context.new_page()
         if docname == "index":  # a redirect to the landing page
             page.goto(f"{book_server}index.html")
-            page.wait_for_url(f"{book_server}{toc_docnames()[0]}.html", wait_until="load")
+            page.wait_for_url(
+                f"{book_server}{toc_docnames()[0]}.html", wait_until="load"
+            )
             report = inspect(page)
         else:
             report = goto(page, f"{book_server}{docname}.html")
@@ -146,13 +154,21 @@ def test_page_loads_offline_with_math_and_images(chromium, book_server, docname)
     finally:
         context.close()
     visit.assert_clean(docname)
-    assert not report["untypeset"], f"{docname}: math left untypeset: {report['untypeset']}"
+    assert not report["untypeset"], (
+        f"{docname}: math left untypeset: {report['untypeset']}"
+    )
     assert report["typeset"] >= report["math"], report
     assert not report["rawDisplayMath"], f"{docname}: raw $$ left in the page's text"
-    assert not report["brokenImages"], f"{docname}: images not loaded: {report['brokenImages']}"
-    assert report["widgetsRendered"] == report["widgetViews"], f"{docname}: widgets not drawn"
+    assert not report["brokenImages"], (
+        f"{docname}: images not loaded: {report['brokenImages']}"
+    )
+    assert report["widgetsRendered"] == report["widgetViews"], (
+        f"{docname}: widgets not drawn"
+    )
     if docname in toc_docnames() and source_of(docname).read_text().count("$") >= 2:
-        assert report["typeset"], f"{docname}: the source has math but the page shows none"
+        assert report["typeset"], (
+            f"{docname}: the source has math but the page shows none"
+        )
 
 
 def test_search_finds_softmax(chromium, book_server):
@@ -169,7 +185,8 @@ def test_search_finds_softmax(chromium, book_server):
             timeout=30_000,
         )
         hits = page.eval_on_selector_all(
-            "#search-results ul.search li a", "links => links.map(a => a.getAttribute('href'))"
+            "#search-results ul.search li a",
+            "links => links.map(a => a.getAttribute('href'))",
         )
     finally:
         context.close()
@@ -182,10 +199,14 @@ def test_tab_choice_persists_to_the_next_page(chromium, book_server, built_book)
     tabbed = [
         name
         for name in toc_docnames()
-        if 'data-sync-group="tab"' in (built_book / f"{name}.html").read_text(encoding="utf-8")
-        and 'data-sync-id="torch"' in (built_book / f"{name}.html").read_text(encoding="utf-8")
+        if 'data-sync-group="tab"'
+        in (built_book / f"{name}.html").read_text(encoding="utf-8")
+        and 'data-sync-id="torch"'
+        in (built_book / f"{name}.html").read_text(encoding="utf-8")
     ]
-    assert tabbed, "no page has framework tabs (tab-set with :sync: numpy/torch/tensorflow)"
+    assert tabbed, (
+        "no page has framework tabs (tab-set with :sync: numpy/torch/tensorflow)"
+    )
     first, then = tabbed[0], tabbed[1] if len(tabbed) > 1 else tabbed[0]
     visit = Visit()
     context = open_context(chromium, visit)
@@ -219,7 +240,9 @@ def test_tab_choice_persists_to_the_next_page(chromium, book_server, built_book)
 
 
 def test_animation_slider_changes_the_figure(chromium, book_server, built_book):
-    assert (built_book / f"{ANIMATION_PAGE}.html").is_file(), f"{ANIMATION_PAGE} is not built"
+    assert (built_book / f"{ANIMATION_PAGE}.html").is_file(), (
+        f"{ANIMATION_PAGE} is not built"
+    )
     visit = Visit()
     context = open_context(chromium, visit)
     try:
@@ -227,7 +250,9 @@ def test_animation_slider_changes_the_figure(chromium, book_server, built_book):
         goto(page, f"{book_server}{ANIMATION_PAGE}.html")
         slider = page.locator("input.anim-slider[type=range]").first
         assert slider.count(), f"{ANIMATION_PAGE} has no jshtml animation slider"
-        image = page.locator("#" + slider.get_attribute("id").replace("_anim_slider", "_anim_img"))
+        image = page.locator(
+            "#" + slider.get_attribute("id").replace("_anim_slider", "_anim_img")
+        )
         slider.scroll_into_view_if_needed()
         page.wait_for_function(
             "id => (document.getElementById(id).getAttribute('src') || '').length > 0",
@@ -236,7 +261,9 @@ def test_animation_slider_changes_the_figure(chromium, book_server, built_book):
         assert int(slider.get_attribute("max")) > 0, "the animation has a single frame"
         first_frame = image.get_attribute("src")
         page.wait_for_timeout(300)
-        assert image.get_attribute("src") == first_frame, "the animation plays by itself"
+        assert image.get_attribute("src") == first_frame, (
+            "the animation plays by itself"
+        )
         box = slider.bounding_box()
         page.mouse.click(box["x"] + 0.95 * box["width"], box["y"] + box["height"] / 2)
         moved_frame = image.get_attribute("src")
@@ -247,8 +274,12 @@ def test_animation_slider_changes_the_figure(chromium, book_server, built_book):
         context.close()
     visit.assert_clean(ANIMATION_PAGE)
     assert int(moved_value) > 0, "moving the slider did not change its value"
-    assert moved_frame != first_frame, "moving the slider did not change the drawn frame"
-    assert back_frame == first_frame, "moving the slider back did not bring back the first frame"
+    assert moved_frame != first_frame, (
+        "moving the slider did not change the drawn frame"
+    )
+    assert back_frame == first_frame, (
+        "moving the slider back did not bring back the first frame"
+    )
 
 
 def test_screenshots(chromium, book_server, screenshots_dir):

@@ -25,7 +25,9 @@ def test_bin_edges_are_right_closed():
 
 
 def test_ece_multiclass_uses_top_probability():
-    probs = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]])
+    probs = np.array(
+        [[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]
+    )
     y = np.array([0, 1, 2, 0])
     # bins of width 0.5: (0, .5] holds row 4 (conf .4, wrong); (.5, 1] rows 1-3
     # (mean conf .7, accuracy 2/3). ECE = 1/4 * .4 + 3/4 * |2/3 - .7|
@@ -40,9 +42,9 @@ def test_ece_is_zero_when_frequencies_match():
 
 
 def test_brier_binary_and_multiclass():
-    assert cal.brier_score(np.array([1.0, 0.0, 0.5]), np.array([1, 0, 1])) == pytest.approx(
-        0.25 / 3
-    )
+    assert cal.brier_score(
+        np.array([1.0, 0.0, 0.5]), np.array([1, 0, 1])
+    ) == pytest.approx(0.25 / 3)
     probs = np.array([[0.5, 0.5], [1.0, 0.0]])
     # row 1: (0.5-0)^2 + (0.5-1)^2 = 0.5; row 2: 0
     assert cal.brier_score(probs, np.array([1, 0])) == pytest.approx(0.25)
@@ -53,7 +55,9 @@ def test_fit_temperature_binary_closed_form():
     a, q = 3.0, 0.8
     logits = np.full(10, a)
     y = np.array([1] * 8 + [0] * 2)
-    assert cal.fit_temperature(logits, y) == pytest.approx(a / math.log(q / (1 - q)), rel=1e-5)
+    assert cal.fit_temperature(logits, y) == pytest.approx(
+        a / math.log(q / (1 - q)), rel=1e-5
+    )
 
 
 def test_fit_temperature_multiclass_closed_form():
@@ -93,21 +97,42 @@ def test_probabilities_match_sigmoid_and_stay_finite():
 
 
 def test_negative_log_likelihood_by_hand():
-    assert cal.negative_log_likelihood(np.array([0.0]), np.array([1])) == pytest.approx(math.log(2))
+    assert cal.negative_log_likelihood(np.array([0.0]), np.array([1])) == pytest.approx(
+        math.log(2)
+    )
     logits = np.array([[math.log(3), 0.0]])  # softmax (3/4, 1/4)
-    assert cal.negative_log_likelihood(logits, np.array([1])) == pytest.approx(math.log(4))
+    assert cal.negative_log_likelihood(logits, np.array([1])) == pytest.approx(
+        math.log(4)
+    )
 
 
 @pytest.mark.parametrize(
     ("call", "argument"),
     [
-        (lambda: cal.expected_calibration_error(np.array([1.2]), np.array([1])), "probs"),
-        (lambda: cal.expected_calibration_error(np.array([[0.5, 0.6]]), np.array([0])), "probs"),
+        (
+            lambda: cal.expected_calibration_error(np.array([1.2]), np.array([1])),
+            "probs",
+        ),
+        (
+            lambda: cal.expected_calibration_error(
+                np.array([[0.5, 0.6]]), np.array([0])
+            ),
+            "probs",
+        ),
         (lambda: cal.brier_score(np.array([0.5, 0.5]), np.array([1])), "y"),
         (lambda: cal.reliability_bins(np.array([0.5]), np.array([2])), "y"),
-        (lambda: cal.reliability_bins(np.array([0.5]), np.array([1]), n_bins=0), "n_bins"),
-        (lambda: cal.fit_temperature(np.array([1.0]), np.array([1]), bounds=(2, 1)), "bounds"),
-        (lambda: cal.negative_log_likelihood(np.array([1.0]), np.array([1]), 0), "temperature"),
+        (
+            lambda: cal.reliability_bins(np.array([0.5]), np.array([1]), n_bins=0),
+            "n_bins",
+        ),
+        (
+            lambda: cal.fit_temperature(np.array([1.0]), np.array([1]), bounds=(2, 1)),
+            "bounds",
+        ),
+        (
+            lambda: cal.negative_log_likelihood(np.array([1.0]), np.array([1]), 0),
+            "temperature",
+        ),
         (lambda: cal.fit_temperature(np.array([np.inf]), np.array([1])), "logits"),
     ],
 )

@@ -97,7 +97,10 @@ def test_largest_float16_input_with_finite_exp():
     following = np.nextafter(x, np.float16(np.inf))
     with np.errstate(over="ignore"):
         assert np.isfinite(np.exp(x)) and np.isinf(np.exp(following))
-    printed(STABILITY, f"is ${float(x)}$: the next float16 number, ${float(following)}$, already")
+    printed(
+        STABILITY,
+        f"is ${float(x)}$: the next float16 number, ${float(following)}$, already",
+    )
 
 
 def test_largest_bfloat16_input_with_finite_exp(torch):
@@ -106,7 +109,10 @@ def test_largest_bfloat16_input_with_finite_exp(torch):
     # Nothing lies between them in bfloat16: the midpoint rounds to one of the two.
     assert float(torch.tensor(88.75, dtype=bf16)) in (88.5, 89.0)
     assert torch.isfinite(torch.exp(x)) and torch.isinf(torch.exp(following))
-    printed(STABILITY, "$0.5$ wide, so the largest such input is $88.5$ and the next one is $89$")
+    printed(
+        STABILITY,
+        "$0.5$ wide, so the largest such input is $88.5$ and the next one is $89$",
+    )
 
 
 def test_float16_overflows_at_logit_12():
@@ -127,7 +133,9 @@ def test_log_sum_exp_examples():
 
 def test_log_softmax_rescues_underflow(torch):
     assert sci(math.exp(-200)) == r"1.38 \times 10^{-87}"
-    assert sci(float(np.finfo(np.float32).smallest_subnormal), 1) == r"1.4 \times 10^{-45}"
+    assert (
+        sci(float(np.finfo(np.float32).smallest_subnormal), 1) == r"1.4 \times 10^{-45}"
+    )
     printed(STABILITY, r"\approx 1.38 \times 10^{-87}$ is far below")
     printed(STABILITY, r"a subnormal of about $1.4 \times 10^{-45}$")
     logits = torch.tensor([[0.0, -200.0]], requires_grad=True)
@@ -139,8 +147,14 @@ def test_log_softmax_rescues_underflow(torch):
     loss.backward()
     assert float(loss.detach()) == 200.0
     assert logits.grad.tolist() == [[1.0, -1.0]]
-    assert float(xn.cross_entropy(np.array([[0.0, -200.0]], np.float32), np.array([1]))) == 200.0
-    printed(STABILITY, "gives the loss $200$ and the gradient $q - \\text{onehot}(t) = (1, -1)$")
+    assert (
+        float(xn.cross_entropy(np.array([[0.0, -200.0]], np.float32), np.array([1])))
+        == 200.0
+    )
+    printed(
+        STABILITY,
+        "gives the loss $200$ and the gradient $q - \\text{onehot}(t) = (1, -1)$",
+    )
 
 
 def test_log1p_threshold_and_example():
@@ -164,7 +178,9 @@ def test_logits_versus_probabilities_table(torch):
         from_probs = float(F.binary_cross_entropy(torch.sigmoid(logit), zero))
         # The exact loss is softplus(z) = z + log1p(exp(-z)), which is z to 4 decimals here.
         exact = z + math.log1p(math.exp(-z))
-        printed(STABILITY, f"| {z} | {exact:.4f} | {from_logits:.4f} | {from_probs:.4f} |")
+        printed(
+            STABILITY, f"| {z} | {exact:.4f} | {from_logits:.4f} | {from_probs:.4f} |"
+        )
     assert float(torch.sigmoid(torch.tensor(17.0))) == 1.0
 
 
@@ -194,7 +210,9 @@ def test_keras_recovers_logits_of_its_own_softmax(keras):
 
 def test_torch_clamp(torch):
     F = torch.nn.functional
-    assert float(F.binary_cross_entropy(torch.tensor([0.0]), torch.tensor([1.0]))) == 100.0
+    assert (
+        float(F.binary_cross_entropy(torch.tensor([0.0]), torch.tensor([1.0]))) == 100.0
+    )
     printed(STABILITY, "A single confident mistake therefore costs at most $100$")
     printed(STABILITY, rf"$p < e^{{-100}} \approx {sci(math.exp(-100))}$")
 
@@ -222,7 +240,8 @@ def test_sklearn_ceiling_from_its_documented_rule():
     # log_loss clips to [eps, 1 - eps] with eps = np.finfo(y_pred.dtype).eps (its documentation).
     eps = float(np.finfo(np.float64).eps)
     printed(
-        STABILITY, rf"${sci(eps)}$, a ceiling of $-\log({sci(eps)}) \approx {-math.log(eps):.2f}$"
+        STABILITY,
+        rf"${sci(eps)}$, a ceiling of $-\log({sci(eps)}) \approx {-math.log(eps):.2f}$",
     )
 
 
@@ -231,9 +250,13 @@ def test_one_zero_probability_in_a_batch_of_1000(torch, keras):
     probs[0] = 0.0
     target = np.ones(1000, np.float32)
     torch_mean = float(
-        torch.nn.functional.binary_cross_entropy(torch.tensor(probs), torch.tensor(target))
+        torch.nn.functional.binary_cross_entropy(
+            torch.tensor(probs), torch.tensor(target)
+        )
     )
-    keras_mean = float(keras.losses.BinaryCrossentropy()(target[:, None], probs[:, None]))
+    keras_mean = float(
+        keras.losses.BinaryCrossentropy()(target[:, None], probs[:, None])
+    )
     sklearn_mean = -math.log(float(np.finfo(np.float64).eps)) / 1000
     assert abs(torch_mean - 0.1) < 1e-6
     printed(
@@ -264,7 +287,9 @@ def test_weighted_mean_differs_between_libraries(torch, keras):
     )
     xent_mean = float(xn.cross_entropy(LOGITS, TARGET, weight=WEIGHT))
     sparse = keras.losses.SparseCategoricalCrossentropy
-    keras_mean = float(sparse(from_logits=True)(TARGET, LOGITS, sample_weight=WEIGHT[TARGET]))
+    keras_mean = float(
+        sparse(from_logits=True)(TARGET, LOGITS, sample_weight=WEIGHT[TARGET])
+    )
     keras_weighted = float(
         sparse(from_logits=True, reduction="mean_with_sample_weight")(
             TARGET, LOGITS, sample_weight=WEIGHT[TARGET]
@@ -273,7 +298,10 @@ def test_weighted_mean_differs_between_libraries(torch, keras):
     assert f"{xent_mean:.4f}" == f"{torch_mean:.4f}" == f"{keras_weighted:.4f}"
     printed(STABILITY, f"$1 + 5 + 5 = 11$ and reports ${torch_mean:.4f}$")
     printed(STABILITY, f"divides by $3$ and reports ${keras_mean:.4f}$")
-    printed(STABILITY, f'`reduction="mean_with_sample_weight"` reports ${keras_weighted:.4f}$')
+    printed(
+        STABILITY,
+        f'`reduction="mean_with_sample_weight"` reports ${keras_weighted:.4f}$',
+    )
     printed(MISCONCEPTIONS, f"${torch_mean:.4f}$ against ${keras_mean:.4f}$")
 
 
@@ -282,13 +310,17 @@ def test_table_claims_about_ignored_targets_and_smoothing(torch, keras):
     logits = torch.tensor(LOGITS)
     assert math.isnan(float(F.cross_entropy(logits, torch.tensor([-100, -100, -100]))))
     assert math.isnan(float(xn.cross_entropy(LOGITS, np.array([-100, -100, -100]))))
-    ignoring = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    ignoring = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=-1
+    )
     assert float(ignoring(np.array([-1, -1, -1]), LOGITS)) == 0.0
     kept = xn.cross_entropy(LOGITS, np.array([0, -100, 2]))
     assert abs(float(ignoring(np.array([0, -1, 2]), LOGITS)) - float(kept)) < 1e-6
     # Categorical smoothing is (1 - eps) y + eps / C in both; binary smoothing goes towards 1/2.
     onehot = np.eye(3, dtype=np.float32)[TARGET]
-    smoothed = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=0.1
+    )
     torch_smoothed = F.cross_entropy(logits, torch.tensor(TARGET), label_smoothing=0.1)
     assert abs(float(smoothed(onehot, LOGITS)) - float(torch_smoothed)) < 1e-6
     binary = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.2)
@@ -316,12 +348,16 @@ def test_pos_weight_shift():
     zs = np.linspace(-3.0, 3.0, 60001)
     expected = pi * xn.binary_cross_entropy_with_logits(
         zs, np.ones_like(zs), pos_weight=a, reduction="none"
-    ) + (1 - pi) * xn.binary_cross_entropy_with_logits(zs, np.zeros_like(zs), reduction="none")
+    ) + (1 - pi) * xn.binary_cross_entropy_with_logits(
+        zs, np.zeros_like(zs), reduction="none"
+    )
     best = zs[np.argmin(expected)]
     shift = math.log(a)
     assert abs(best - (math.log(pi / (1 - pi)) + shift)) < 1e-3
     assert abs(1 / (1 + math.exp(-best)) - 0.5) < 1e-3
-    printed(VARIANTS, f"a shift of $\\log 9 \\approx {shift:.4f}$, and $s^\\star = 0.5$")
+    printed(
+        VARIANTS, f"a shift of $\\log 9 \\approx {shift:.4f}$, and $s^\\star = 0.5$"
+    )
 
 
 def test_mean_of_means_is_not_the_token_mean():
@@ -334,9 +370,13 @@ def test_mean_of_means_is_not_the_token_mean():
 
     a, b = micro_batch(10, 1.0), micro_batch(90, 2.0)
     mean_a, mean_b = float(xn.nll_loss(*a)), float(xn.nll_loss(*b))
-    together = float(xn.nll_loss(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])))
+    together = float(
+        xn.nll_loss(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
+    )
     printed(VARIANTS, f"mean loss ${mean_a:.1f}$ averaged with one of 90 kept tokens")
-    printed(VARIANTS, f"and mean loss ${mean_b:.1f}$ gives ${(mean_a + mean_b) / 2:.1f}$")
+    printed(
+        VARIANTS, f"and mean loss ${mean_b:.1f}$ gives ${(mean_a + mean_b) / 2:.1f}$"
+    )
     printed(VARIANTS, f"the mean over all 100 tokens is ${together:.1f}$")
 
 
@@ -360,7 +400,10 @@ def test_label_smoothing_optimum():
     printed(VARIANTS, f"$H(y') \\approx {floor:.4f}$")
     printed(MISCONCEPTIONS, f"${floor:.4f}$ for 10 classes with $\\varepsilon = 0.1$")
     terms = -target * np.log(target)
-    printed(VARIANTS, f"\\approx {terms[0]:.4f} + {terms[1:].sum():.4f} = {terms.sum():.4f}$")
+    printed(
+        VARIANTS,
+        f"\\approx {terms[0]:.4f} + {terms[1:].sum():.4f} = {terms.sum():.4f}$",
+    )
 
 
 def test_label_smoothing_kl_decomposition():
@@ -402,12 +445,17 @@ def test_distillation_gradient_scaling(torch):
     printed(VARIANTS, " | ".join(cells) + " |")
     limit = np.linalg.norm(student - teacher) / 3
     assert abs(limit - math.sqrt(14) / 3) < 1e-12
-    printed(VARIANTS, f"$\\lVert z - v \\rVert / C = \\sqrt{{14}}/3 \\approx {limit:.3f}$")
+    printed(
+        VARIANTS, f"$\\lVert z - v \\rVert / C = \\sqrt{{14}}/3 \\approx {limit:.3f}$"
+    )
 
 
 def test_torch_kl_div_reductions(torch):
     F = torch.nn.functional
-    p, q = torch.tensor([[0.5, 0.5], [0.2, 0.8]]), torch.tensor([[0.9, 0.1], [0.3, 0.7]])
+    p, q = (
+        torch.tensor([[0.5, 0.5], [0.2, 0.8]]),
+        torch.tensor([[0.9, 0.1], [0.3, 0.7]]),
+    )
     expected = np.mean(xn.kl_divergence(p.numpy(), q.numpy()))
     batchmean = float(F.kl_div(q.log(), p, reduction="batchmean"))
     with pytest.warns(UserWarning):
@@ -446,7 +494,9 @@ def test_focal_loss_numbers():
 def test_two_class_softmax_is_binary_cross_entropy():
     a, b = 0.5, 2.0
     softmax_loss = float(xn.cross_entropy(np.array([[a, b]]), np.array([1])))
-    binary_loss = float(xn.binary_cross_entropy_with_logits(np.array([b - a]), np.array([1.0])))
+    binary_loss = float(
+        xn.binary_cross_entropy_with_logits(np.array([b - a]), np.array([1.0]))
+    )
     assert abs(softmax_loss - binary_loss) < 1e-12
     printed(VARIANTS, f"$\\log(1 + e^{{-1.5}}) \\approx {binary_loss:.4f}$ for $t = 1$")
     for t in (0, 1):
@@ -467,7 +517,9 @@ def test_perplexity_numbers():
     printed(EVALUATION, f"$e^{{2}} \\approx {math.exp(loss):.3f}$: as uncertain")
     # Uniform over C classes: perplexity C.
     for num_classes in (2, 10, 1000):
-        uniform = float(xn.cross_entropy(np.zeros((3, num_classes)), np.array([0, 1, 1])))
+        uniform = float(
+            xn.cross_entropy(np.zeros((3, num_classes)), np.array([0, 1, 1]))
+        )
         assert abs(math.exp(uniform) - num_classes) < 1e-9 * num_classes
     # Equally long sequences with mean losses 1 and 3.
     joint = math.exp((1 + 3) / 2)
@@ -488,11 +540,18 @@ def test_ece_worked_example():
         + f", ${CONFIDENCE[-1]:.2f}$",
     )
     wrong = ", ".join(f"${c:.2f}$" for c in CONFIDENCE[CORRECT == 0][:-1])
-    printed(EVALUATION, f"confidence {wrong} and ${CONFIDENCE[CORRECT == 0][-1]:.2f}$ are wrong")
+    printed(
+        EVALUATION,
+        f"confidence {wrong} and ${CONFIDENCE[CORRECT == 0][-1]:.2f}$ are wrong",
+    )
     bins = cal.reliability_bins(CONFIDENCE, CORRECT, n_bins=5)
     labels = {4: "$(0.8, 1]$", 3: "$(0.6, 0.8]$", 2: "$(0.4, 0.6]$"}
     for index, label in labels.items():
-        conf, acc, count = bins.confidence[index], bins.accuracy[index], bins.counts[index]
+        conf, acc, count = (
+            bins.confidence[index],
+            bins.accuracy[index],
+            bins.counts[index],
+        )
         printed(
             EVALUATION,
             f"| {label} | {count} | {conf:.3f} | {acc:.3f} | {abs(acc - conf):.3f} | "
@@ -531,7 +590,8 @@ def test_temperature_scaling_example():
     assert np.allclose(scaled.max(axis=1), 0.8)
     assert np.mean(scaled.argmax(axis=1) == y) == accuracy == 0.8
     printed(
-        EVALUATION, f"$e^4/(e^4 + 2) \\approx {confidence:.4f}$ while the accuracy is ${accuracy}$"
+        EVALUATION,
+        f"$e^4/(e^4 + 2) \\approx {confidence:.4f}$ while the accuracy is ${accuracy}$",
     )
     printed(EVALUATION, f"the validation NLL is ${before:.4f}$")
     printed(EVALUATION, f"$T^\\star = 4 / \\log 8 \\approx {closed_form:.4f}$")
@@ -579,7 +639,8 @@ def test_cross_entropy_is_not_a_distance():
     assert abs(h_pq - float(-np.sum(p * np.log(q)))) < 1e-12
     printed(MISCONCEPTIONS, f"$\\log 2 \\approx {h_pp:.4f}$ for $p = (0.5, 0.5)$")
     printed(
-        MISCONCEPTIONS, f"$H(p, q) \\approx {h_pq:.4f}$ but $H(q, p) = \\log 2 \\approx {h_qp:.4f}$"
+        MISCONCEPTIONS,
+        f"$H(p, q) \\approx {h_pq:.4f}$ but $H(q, p) = \\log 2 \\approx {h_qp:.4f}$",
     )
     printed(
         MISCONCEPTIONS,
@@ -597,9 +658,13 @@ def test_mse_gradient_vanishes_on_confident_mistakes(torch):
     ((torch.sigmoid(z) - y) ** 2).sum().backward()
     mse_grad = float(z.grad)
     p = 1 / (1 + math.exp(10))
-    assert abs(ce_grad - (p - 1)) < 1e-12 and abs(mse_grad - 2 * (p - 1) * p * (1 - p)) < 1e-15
+    assert (
+        abs(ce_grad - (p - 1)) < 1e-12
+        and abs(mse_grad - 2 * (p - 1) * p * (1 - p)) < 1e-15
+    )
     printed(
-        MISCONCEPTIONS, f"gradient is ${ce_grad:.5f}$, the squared-error gradient ${sci(mse_grad)}$"
+        MISCONCEPTIONS,
+        f"gradient is ${ce_grad:.5f}$, the squared-error gradient ${sci(mse_grad)}$",
     )
     printed(MISCONCEPTIONS, f"about {round(ce_grad / mse_grad, -3):.0f} times smaller")
 
@@ -609,14 +674,19 @@ def test_double_softmax_floor(torch):
         bound = math.e / (math.e + num_classes - 1)
         floor = -math.log(bound)
         if num_classes == 10:
-            printed(MISCONCEPTIONS, f"bound {{eq}}`eq-double-softmax-bound` is ${bound:.4f}$")
+            printed(
+                MISCONCEPTIONS,
+                f"bound {{eq}}`eq-double-softmax-bound` is ${bound:.4f}$",
+            )
             printed(MISCONCEPTIONS, f"$-\\log {bound:.4f} \\approx {floor:.4f}$")
         else:
             printed(MISCONCEPTIONS, f"for $C = 2$ the floor is ${floor:.4f}$")
         # The best a model can do through nn.CrossEntropyLoss after a softmax: certain logits.
         logits = torch.full((1, num_classes), -50.0)
         logits[0, 0] = 50.0
-        loss = torch.nn.functional.cross_entropy(torch.softmax(logits, dim=-1), torch.tensor([0]))
+        loss = torch.nn.functional.cross_entropy(
+            torch.softmax(logits, dim=-1), torch.tensor([0])
+        )
         assert abs(float(loss) - floor) < 1e-5
 
 
@@ -625,7 +695,8 @@ def test_keras_logits_passed_as_probabilities(keras):
     onehot = np.eye(3, dtype=np.float32)[[0, 1]]
     losses = keras.losses.categorical_crossentropy(onehot, logits).numpy()
     printed(
-        MISCONCEPTIONS, f"For logits $(2, -1, 0.5)$ that gives a loss of about ${sci(losses[0])}$"
+        MISCONCEPTIONS,
+        f"For logits $(2, -1, 0.5)$ that gives a loss of about ${sci(losses[0])}$",
     )
     printed(MISCONCEPTIONS, f"the clip ceiling ${losses[1]:.4f}$ for class $1$")
 
@@ -657,7 +728,10 @@ def test_float16_and_float32_subnormal_thresholds_in_the_exercise():
         STABILITY,
         rf"$x_j - m < \ln({sci(float16_tiny)}) \approx {math.log(float16_tiny):.2f}$",
     )
-    printed(STABILITY, f"its threshold is at ${math.log(float(np.finfo(np.float32).tiny)):.2f}$")
+    printed(
+        STABILITY,
+        f"its threshold is at ${math.log(float(np.finfo(np.float32).tiny)):.2f}$",
+    )
 
 
 def test_torch_bce_gradient_at_a_certain_mistake(torch):

@@ -66,14 +66,29 @@ def mse_grad(z: float) -> float:
 # (chapter, snippet of the chapter's text, number as printed, value computed here)
 CHECKS = [
     # Chapter 1: losses and learning
-    (LOSSES, "| average log loss (nats) | 0.4004 | 1.1973 |", "0.4004", -np.log(MODEL_A).mean()),
-    (LOSSES, "| average log loss (nats) | 0.4004 | 1.1973 |", "1.1973", -np.log(MODEL_B).mean()),
+    (
+        LOSSES,
+        "| average log loss (nats) | 0.4004 | 1.1973 |",
+        "0.4004",
+        -np.log(MODEL_A).mean(),
+    ),
+    (
+        LOSSES,
+        "| average log loss (nats) | 0.4004 | 1.1973 |",
+        "1.1973",
+        -np.log(MODEL_B).mean(),
+    ),
     (LOSSES, r"$-\log 0.05 \approx 3.00$", "3.00", -LN(0.05)),
     (LOSSES, r"$-\log 10^{-3} \approx 6.91$", "6.91", -LN(1e-3)),
     (LOSSES, "average log loss is $0.5776$ bits", "0.5776", -np.log2(MODEL_A).mean()),
     (LOSSES, "model B's is $1.7274$ bits", "1.7274", -np.log2(MODEL_B).mean()),
     (LOSSES, "at most about 58%", "58", 100 * -np.log2(MODEL_A).mean()),
-    (LOSSES, "both are consistent with the true 25%", "25", 100 * np.mean(MODEL_A <= 0.5)),
+    (
+        LOSSES,
+        "both are consistent with the true 25%",
+        "25",
+        100 * np.mean(MODEL_A <= 0.5),
+    ),
     (LOSSES, "$1 - (0.49 + 0.09) = 0.42$", "0.49", 0.7**2),
     (LOSSES, "$1 - (0.49 + 0.09) = 0.42$", "0.09", 0.3**2),
     (LOSSES, "$1 - (0.49 + 0.09) = 0.42$", "0.42", 1 - COIN @ COIN),
@@ -85,11 +100,26 @@ CHECKS = [
     (LOSSES, r"$-\ln 0.72 \approx 0.3285$", "0.3285", -LN(0.72)),
     (LOSSES, r"$-\ln \tfrac12 = \ln 2 \approx 0.6931 < 1$", "0.6931", -LN(0.5)),
     # Chapter 2: information
-    (INFORMATION, r"$\log_2 6 \approx 2.585$ bits", "2.585", xn.entropy(np.full(6, 1 / 6), base=2)),
-    (INFORMATION, r"1\ \text{bit} = \ln 2 \approx 0.6931\ \text{nats}", "0.6931", LN(2)),
+    (
+        INFORMATION,
+        r"$\log_2 6 \approx 2.585$ bits",
+        "2.585",
+        xn.entropy(np.full(6, 1 / 6), base=2),
+    ),
+    (
+        INFORMATION,
+        r"1\ \text{bit} = \ln 2 \approx 0.6931\ \text{nats}",
+        "0.6931",
+        LN(2),
+    ),
     (INFORMATION, r"\frac{1}{\ln 2} \approx 1.4427\ \text{bits}", "1.4427", 1 / LN(2)),
     (INFORMATION, r"a loss of $\ln 2 \approx 0.6931$ per example", "0.6931", LN(2)),
-    (INFORMATION, r"0.1 \log_2 0.1 \approx 0.4690$ bits", "0.4690", xn.entropy(BIASED, base=2)),
+    (
+        INFORMATION,
+        r"0.1 \log_2 0.1 \approx 0.4690$ bits",
+        "0.4690",
+        xn.entropy(BIASED, base=2),
+    ),
     (INFORMATION, "($0.3251$ nats)", "0.3251", xn.entropy(BIASED)),
     (INFORMATION, r"\tfrac18 \cdot 3 = 1.75$ bits", "1.75", xn.entropy(DYADIC, base=2)),
     (
@@ -98,8 +128,18 @@ CHECKS = [
         "3.3219",
         xn.entropy(np.full(10, 0.1), base=2),
     ),
-    (INFORMATION, r"or $\ln 10 \approx 2.3026$ nats", "2.3026", xn.entropy(np.full(10, 0.1))),
-    (INFORMATION, r"$2^{1.75} \approx 3.3636$", "3.3636", 2 ** xn.entropy(DYADIC, base=2)),
+    (
+        INFORMATION,
+        r"or $\ln 10 \approx 2.3026$ nats",
+        "2.3026",
+        xn.entropy(np.full(10, 0.1)),
+    ),
+    (
+        INFORMATION,
+        r"$2^{1.75} \approx 3.3636$",
+        "3.3636",
+        2 ** xn.entropy(DYADIC, base=2),
+    ),
     (
         INFORMATION,
         r"\tfrac18 \cdot 3 + \tfrac18 \cdot 3 = 1.75$ bits, exactly the entropy",
@@ -118,8 +158,18 @@ CHECKS = [
         "0.25",
         xn.kl_divergence(DYADIC, UNIFORM4, base=2),
     ),
-    (INFORMATION, r"\ln \frac{0.5}{0.1} \approx 0.5108", "0.5108", xn.kl_divergence(FAIR, BIASED)),
-    (INFORMATION, r"\ln \frac{0.1}{0.5} \approx 0.3681", "0.3681", xn.kl_divergence(BIASED, FAIR)),
+    (
+        INFORMATION,
+        r"\ln \frac{0.5}{0.1} \approx 0.5108",
+        "0.5108",
+        xn.kl_divergence(FAIR, BIASED),
+    ),
+    (
+        INFORMATION,
+        r"\ln \frac{0.1}{0.5} \approx 0.3681",
+        "0.3681",
+        xn.kl_divergence(BIASED, FAIR),
+    ),
     (
         INFORMATION,
         "(In bits: $0.7370$ and $0.5310$.)",
@@ -133,41 +183,111 @@ CHECKS = [
         xn.kl_divergence(BIASED, FAIR, base=2),
     ),
     (INFORMATION, r"$H(p) = \ln 2 \approx 0.6931$ and", "0.6931", xn.entropy(FAIR)),
-    (INFORMATION, r"0.5 \ln 0.1 \approx 1.2040$", "1.2040", xn.cross_entropy(np.log(BIASED), FAIR)),
-    (INFORMATION, "indeed $0.6931 + 0.5108 = 1.2039$ up to rounding", "1.2039", 0.6931 + 0.5108),
-    (INFORMATION, r"1 \cdot \ln 2 \approx 0.6931$", "0.6931", xn.kl_divergence(a(1.0, 0.0), FAIR)),
+    (
+        INFORMATION,
+        r"0.5 \ln 0.1 \approx 1.2040$",
+        "1.2040",
+        xn.cross_entropy(np.log(BIASED), FAIR),
+    ),
+    (
+        INFORMATION,
+        "indeed $0.6931 + 0.5108 = 1.2039$ up to rounding",
+        "1.2039",
+        0.6931 + 0.5108,
+    ),
+    (
+        INFORMATION,
+        r"1 \cdot \ln 2 \approx 0.6931$",
+        "0.6931",
+        xn.kl_divergence(a(1.0, 0.0), FAIR),
+    ),
     (INFORMATION, r"$\ln 10 \approx 2.3026$ nats.", "2.3026", LN(10)),
-    (INFORMATION, r"$\ln 6 \approx 1.7918$ nats", "1.7918", xn.entropy(np.full(6, 1 / 6))),
+    (
+        INFORMATION,
+        r"$\ln 6 \approx 1.7918$ nats",
+        "1.7918",
+        xn.entropy(np.full(6, 1 / 6)),
+    ),
     (INFORMATION, r"= 1 / \ln 2 \approx 1.4427$", "1.4427", np.log2(6) / LN(6)),
-    (INFORMATION, r"\tfrac14 (1 + 2 + 3 + 3) = 2.25$ bits", "2.25", UNIFORM4 @ a(1, 2, 3, 3)),
+    (
+        INFORMATION,
+        r"\tfrac14 (1 + 2 + 3 + 3) = 2.25$ bits",
+        "2.25",
+        UNIFORM4 @ a(1, 2, 3, 3),
+    ),
     (
         INFORMATION,
         r"$\mathrm{KL}(u \,\|\, p) = 2.25 - 2 = 0.25$ bits",
         "0.25",
         xn.kl_divergence(UNIFORM4, DYADIC, base=2),
     ),
-    (INFORMATION, "it is the $0.5108$ nats of", "0.5108", xn.kl_divergence(FAIR, BIASED)),
+    (
+        INFORMATION,
+        "it is the $0.5108$ nats of",
+        "0.5108",
+        xn.kl_divergence(FAIR, BIASED),
+    ),
     (INFORMATION, r"$2.0 / \ln 2 \approx 2.885$ bits per token", "2.885", 2.0 / LN(2)),
     (INFORMATION, r"$e^{2.0} \approx 7.389$", "7.389", math.exp(2.0)),
     (INFORMATION, "(equivalently $2^{2.885}$)", "2.885", 2.0 / LN(2)),
     # Chapter 3: maximum likelihood (the lead's Bernoulli sections, then the rest)
     (LIKELIHOOD, r"$-\log 10^{-3} \approx 6.9$", "6.9", -LN(1e-3)),
     (LIKELIHOOD, r"$-\log 10^{-10} \approx 23.0$", "23.0", -LN(1e-10)),
-    (LIKELIHOOD, r"for $y = 1/2$ it is $\log 2 \approx 0.6931$", "0.6931", xn.entropy(FAIR)),
-    (LIKELIHOOD, r"$2^{-1000} \approx 9.33 \times 10^{-302}$", "9.33", 0.5**1000 / 1e-302),
-    (LIKELIHOOD, r"about $2.2 \times 10^{-308}$", "2.2", np.finfo(np.float64).tiny / 1e-308),
+    (
+        LIKELIHOOD,
+        r"for $y = 1/2$ it is $\log 2 \approx 0.6931$",
+        "0.6931",
+        xn.entropy(FAIR),
+    ),
+    (
+        LIKELIHOOD,
+        r"$2^{-1000} \approx 9.33 \times 10^{-302}$",
+        "9.33",
+        0.5**1000 / 1e-302,
+    ),
+    (
+        LIKELIHOOD,
+        r"about $2.2 \times 10^{-308}$",
+        "2.2",
+        np.finfo(np.float64).tiny / 1e-308,
+    ),
     (
         LIKELIHOOD,
         r"of the same predictions is $\ln 2 \approx 0.6931$",
         "0.6931",
         xn.cross_entropy(np.zeros((1100, 2)), np.zeros(1100, dtype=int)),
     ),
-    (LIKELIHOOD, r"log-likelihood is $H(\hat p) \approx 0.6109$ nats", "0.6109", xn.entropy(COIN)),
-    (LIKELIHOOD, r"The fair coin scores $\ln 2 \approx 0.6931$", "0.6931", -COIN @ np.log(FAIR)),
-    (LIKELIHOOD, "the difference, $0.0823$ nats", "0.0823", xn.kl_divergence(COIN, FAIR)),
-    (LIKELIHOOD, "flattens at, say, $0.61$ may already be optimal", "0.61", xn.entropy(COIN)),
+    (
+        LIKELIHOOD,
+        r"log-likelihood is $H(\hat p) \approx 0.6109$ nats",
+        "0.6109",
+        xn.entropy(COIN),
+    ),
+    (
+        LIKELIHOOD,
+        r"The fair coin scores $\ln 2 \approx 0.6931$",
+        "0.6931",
+        -COIN @ np.log(FAIR),
+    ),
+    (
+        LIKELIHOOD,
+        "the difference, $0.0823$ nats",
+        "0.0823",
+        xn.kl_divergence(COIN, FAIR),
+    ),
+    (
+        LIKELIHOOD,
+        "flattens at, say, $0.61$ may already be optimal",
+        "0.61",
+        xn.entropy(COIN),
+    ),
     (LIKELIHOOD, r"\log(1 + e^{-2} + e^{-3}) \approx 0.1698$", "0.1698", ROW_LOSSES[0]),
-    (LIKELIHOOD, r"true class $2$ cost $\log 3 \approx 1.0986$", "1.0986", ROW_LOSSES[1]),
+    (
+        LIKELIHOOD,
+        r"true class $2$ cost $\log 3 \approx 1.0986$",
+        "1.0986",
+        ROW_LOSSES[1],
+    ),
     (
         LIKELIHOOD,
         "loss of the batch, is $0.6342$",
@@ -186,21 +306,56 @@ CHECKS = [
         "0.6931",
         xn.cross_entropy(np.log(FAIR), COIN),
     ),
-    (LIKELIHOOD, r"0.3 \ln 0.1 \approx 0.7645$", "0.7645", xn.cross_entropy(np.log(BIASED), COIN)),
+    (
+        LIKELIHOOD,
+        r"0.3 \ln 0.1 \approx 0.7645$",
+        "0.7645",
+        xn.cross_entropy(np.log(BIASED), COIN),
+    ),
     (
         LIKELIHOOD,
         "target class, here $-0.9$, a negative",
         "-0.9",
         xn.nll_loss(BIASED[None], np.array([0])),
     ),
-    (LIKELIHOOD, "about $0.6931$ for $b = 0.5$", "0.6931", xn.cross_entropy(np.log(FAIR), COIN)),
-    (LIKELIHOOD, "$0.6109$ for $b = 0.7$", "0.6109", xn.cross_entropy(np.log(COIN), COIN)),
-    (LIKELIHOOD, "and $0.7645$ for $b = 0.9$", "0.7645", xn.cross_entropy(np.log(BIASED), COIN)),
-    (LIKELIHOOD, "are $0.0823$ and $0.1537$ nats", "0.0823", xn.kl_divergence(COIN, FAIR)),
-    (LIKELIHOOD, "are $0.0823$ and $0.1537$ nats", "0.1537", xn.kl_divergence(COIN, BIASED)),
+    (
+        LIKELIHOOD,
+        "about $0.6931$ for $b = 0.5$",
+        "0.6931",
+        xn.cross_entropy(np.log(FAIR), COIN),
+    ),
+    (
+        LIKELIHOOD,
+        "$0.6109$ for $b = 0.7$",
+        "0.6109",
+        xn.cross_entropy(np.log(COIN), COIN),
+    ),
+    (
+        LIKELIHOOD,
+        "and $0.7645$ for $b = 0.9$",
+        "0.7645",
+        xn.cross_entropy(np.log(BIASED), COIN),
+    ),
+    (
+        LIKELIHOOD,
+        "are $0.0823$ and $0.1537$ nats",
+        "0.0823",
+        xn.kl_divergence(COIN, FAIR),
+    ),
+    (
+        LIKELIHOOD,
+        "are $0.0823$ and $0.1537$ nats",
+        "0.1537",
+        xn.kl_divergence(COIN, BIASED),
+    ),
     # Chapter 4: logits, softmax and the gradient
     (GRADIENT, r"about $1.8 \times 10^{308}$", "1.8", np.finfo(np.float64).max / 1e308),
-    (GRADIENT, r"$1000 + \log 2 \approx 1000.6931$", "1000.6931", xn.logsumexp(a(1000.0, 1000.0))),
+    (
+        GRADIENT,
+        r"$1000 + \log 2 \approx 1000.6931$",
+        "1000.6931",
+        xn.logsumexp(a(1000.0, 1000.0)),
+    ),
     (GRADIENT, r"$q \approx (0.8438, 0.1142, 0.0420)$", "0.8438", Q[0]),
     (GRADIENT, r"$q \approx (0.8438, 0.1142, 0.0420)$", "0.1142", Q[1]),
     (GRADIENT, r"$q \approx (0.8438, 0.1142, 0.0420)$", "0.0420", Q[2]),
@@ -237,47 +392,122 @@ CHECKS = [
         "6.9078",
         xn.cross_entropy(np.zeros((1, 1000)), np.array([7])),
     ),
-    (GRADIENT, r"$\ln 50000 \approx 10.8198$", "10.8198", xn.logsumexp(np.zeros(50000))),
+    (
+        GRADIENT,
+        r"$\ln 50000 \approx 10.8198$",
+        "10.8198",
+        xn.logsumexp(np.zeros(50000)),
+    ),
     (GRADIENT, "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |", "0.5", sigmoid(0)),
     (GRADIENT, "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |", "-0.5", sigmoid(0) - 1),
     (GRADIENT, "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |", "-0.25", mse_grad(0)),
     (GRADIENT, "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |", "0.1192", sigmoid(-2)),
-    (GRADIENT, "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |", "-0.8808", sigmoid(-2) - 1),
+    (
+        GRADIENT,
+        "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |",
+        "-0.8808",
+        sigmoid(-2) - 1,
+    ),
     (GRADIENT, "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |", "-0.1850", mse_grad(-2)),
     (GRADIENT, "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |", "0.0067", sigmoid(-5)),
-    (GRADIENT, "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |", "-0.9933", sigmoid(-5) - 1),
+    (
+        GRADIENT,
+        "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |",
+        "-0.9933",
+        sigmoid(-5) - 1,
+    ),
     (GRADIENT, "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |", "-0.0132", mse_grad(-5)),
     (GRADIENT, r"| $-10$ | $4.54 \times 10^{-5}$ |", "4.54", sigmoid(-10) / 1e-5),
-    (GRADIENT, r"| $-0.99995$ | $-9.08 \times 10^{-5}$ |", "-0.99995", sigmoid(-10) - 1),
-    (GRADIENT, r"| $-0.99995$ | $-9.08 \times 10^{-5}$ |", "-9.08", mse_grad(-10) / 1e-5),
-    (GRADIENT, "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |", "0.8668", temperature(0.5)[0]),
-    (GRADIENT, "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |", "0.1173", temperature(0.5)[1]),
-    (GRADIENT, "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |", "0.0159", temperature(0.5)[2]),
+    (
+        GRADIENT,
+        r"| $-0.99995$ | $-9.08 \times 10^{-5}$ |",
+        "-0.99995",
+        sigmoid(-10) - 1,
+    ),
+    (
+        GRADIENT,
+        r"| $-0.99995$ | $-9.08 \times 10^{-5}$ |",
+        "-9.08",
+        mse_grad(-10) / 1e-5,
+    ),
+    (
+        GRADIENT,
+        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
+        "0.8668",
+        temperature(0.5)[0],
+    ),
+    (
+        GRADIENT,
+        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
+        "0.1173",
+        temperature(0.5)[1],
+    ),
+    (
+        GRADIENT,
+        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
+        "0.0159",
+        temperature(0.5)[2],
+    ),
     (
         GRADIENT,
         "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
         "0.4411",
         xn.entropy(temperature(0.5)),
     ),
-    (GRADIENT, "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |", "0.6652", temperature(1)[0]),
-    (GRADIENT, "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |", "0.2447", temperature(1)[1]),
-    (GRADIENT, "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |", "0.0900", temperature(1)[2]),
+    (
+        GRADIENT,
+        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
+        "0.6652",
+        temperature(1)[0],
+    ),
+    (
+        GRADIENT,
+        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
+        "0.2447",
+        temperature(1)[1],
+    ),
+    (
+        GRADIENT,
+        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
+        "0.0900",
+        temperature(1)[2],
+    ),
     (
         GRADIENT,
         "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
         "0.8324",
         xn.entropy(temperature(1)),
     ),
-    (GRADIENT, "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |", "0.4018", temperature(5)[0]),
-    (GRADIENT, "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |", "0.3289", temperature(5)[1]),
-    (GRADIENT, "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |", "0.2693", temperature(5)[2]),
+    (
+        GRADIENT,
+        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
+        "0.4018",
+        temperature(5)[0],
+    ),
+    (
+        GRADIENT,
+        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
+        "0.3289",
+        temperature(5)[1],
+    ),
+    (
+        GRADIENT,
+        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
+        "0.2693",
+        temperature(5)[2],
+    ),
     (
         GRADIENT,
         "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
         "1.0854",
         xn.entropy(temperature(5)),
     ),
-    (GRADIENT, r"three classes is $\ln 3 \approx 1.0986$", "1.0986", xn.entropy(np.full(3, 1 / 3))),
+    (
+        GRADIENT,
+        r"three classes is $\ln 3 \approx 1.0986$",
+        "1.0986",
+        xn.entropy(np.full(3, 1 / 3)),
+    ),
     (GRADIENT, r"= 8/27 \approx 0.2963$", "0.2963", -mse_grad(-LN(2))),
     (GRADIENT, r"= -\ln 2 \approx -0.6931$", "-0.6931", LN(1 / 3 / (1 - 1 / 3))),
     (
@@ -314,7 +544,10 @@ INPUTS = {
 @pytest.mark.parametrize(
     ("chapter", "snippet", "printed", "value"),
     CHECKS,
-    ids=[f"{chapter[:2]}:{printed}:{i}" for i, (chapter, _, printed, _) in enumerate(CHECKS)],
+    ids=[
+        f"{chapter[:2]}:{printed}:{i}"
+        for i, (chapter, _, printed, _) in enumerate(CHECKS)
+    ],
 )
 def test_printed_number_is_the_computed_value_rounded(chapter, snippet, printed, value):
     assert snippet in text(chapter), f"chapter {chapter} no longer says {snippet!r}"
@@ -331,7 +564,9 @@ def test_every_decimal_is_checked(chapter):
     printed = set(re.findall(r"(?<![\w.])\d+\.\d+(?![\d.])", text(chapter)))
     checked = {number.lstrip("-") for name, _, number, _ in CHECKS if name == chapter}
     assert printed - checked - INPUTS[chapter] == set()
-    assert INPUTS[chapter] <= printed, "an input is listed that the chapter no longer prints"
+    assert INPUTS[chapter] <= printed, (
+        "an input is listed that the chapter no longer prints"
+    )
 
 
 def test_chapter_1_claims():
@@ -343,7 +578,13 @@ def test_chapter_1_claims():
     assert np.mean(MODEL_A <= 0.5) <= -np.log2(MODEL_A).mean()
     # Exercise 1.1: the empirical 0-1 risk of "predict 1 when x > b" on each interval.
     x, y = a(-1.0, 0.5, 2.0), np.array([0, 0, 1])
-    for b, risk in [(-3.0, 2 / 3), (0.0, 1 / 3), (1.0, 0.0), (2.0, 1 / 3), (5.0, 1 / 3)]:
+    for b, risk in [
+        (-3.0, 2 / 3),
+        (0.0, 1 / 3),
+        (1.0, 0.0),
+        (2.0, 1 / 3),
+        (5.0, 1 / 3),
+    ]:
         assert np.mean((x > b).astype(int) != y) == pytest.approx(risk)
 
 
@@ -353,7 +594,12 @@ def test_chapter_2_claims():
     # KL is infinite when q has a zero where p does not.
     assert xn.kl_divergence(FAIR, a(1.0, 0.0)) == np.inf
     # H(p, q) = H(p) + KL(p || q) and Gibbs' inequality, on the chapter's examples.
-    for p, q in [(FAIR, BIASED), (BIASED, FAIR), (DYADIC, UNIFORM4), (UNIFORM4, DYADIC)]:
+    for p, q in [
+        (FAIR, BIASED),
+        (BIASED, FAIR),
+        (DYADIC, UNIFORM4),
+        (UNIFORM4, DYADIC),
+    ]:
         cross = xn.cross_entropy(np.log(q), p)
         assert cross == pytest.approx(xn.entropy(p) + xn.kl_divergence(p, q))
         assert cross >= xn.entropy(p)
@@ -376,7 +622,9 @@ def test_chapter_3_claims():
     # cross_entropy(z, t) equals nll_loss(log_softmax(z), t).
     logits = a(2, 0, -1, 0, 0, 0).reshape(2, 3)
     target = np.array([0, 2])
-    assert xn.cross_entropy(logits, target) == xn.nll_loss(xn.log_softmax(logits), target)
+    assert xn.cross_entropy(logits, target) == xn.nll_loss(
+        xn.log_softmax(logits), target
+    )
 
 
 def test_chapter_4_claims():

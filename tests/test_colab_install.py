@@ -89,7 +89,9 @@ def _distribution(name: str) -> md.Distribution:
             return md.distribution(candidate)
         except md.PackageNotFoundError:
             continue
-    pytest.skip(f"{name} is not installed here, so the Colab environment cannot be rebuilt")
+    pytest.skip(
+        f"{name} is not installed here, so the Colab environment cannot be rebuilt"
+    )
 
 
 def _requirement_closure(names: tuple[str, ...]) -> list[md.Distribution]:
@@ -132,7 +134,9 @@ def _build_wheel(tmp: Path) -> Path:
     for name in SOURCES:
         path = REPO / name
         if path.is_dir():
-            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                path, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         elif path.exists():
             shutil.copy2(path, source / name)
     command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp / "dist")]
@@ -142,18 +146,24 @@ def _build_wheel(tmp: Path) -> Path:
     except md.PackageNotFoundError:
         pass
     result = subprocess.run(command + [str(source)], capture_output=True, text=True)
-    assert result.returncode == 0, f"building the wheel failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"building the wheel failed:\n{result.stdout}\n{result.stderr}"
+    )
     (wheel,) = (tmp / "dist").glob("xent-*.whl")
     return wheel
 
 
 def test_wheel_installs_and_runs_in_a_colab_like_environment(tmp_path):
-    pytest.importorskip("build", reason="the `build` package is needed to build the wheel")
+    pytest.importorskip(
+        "build", reason="the `build` package is needed to build the wheel"
+    )
     wheel = _build_wheel(tmp_path)
 
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        metadata = archive.read(
+            next(n for n in names if n.endswith(".dist-info/METADATA"))
+        )
     modules = {n for n in names if n.startswith("xent/")}
     for module in ("__init__.py", "numpy.py", "torch.py", "tensorflow.py", "py.typed"):
         assert f"xent/{module}" in modules, f"the wheel lacks xent/{module}"
@@ -179,7 +189,11 @@ def test_wheel_installs_and_runs_in_a_colab_like_environment(tmp_path):
     _link_distributions(_requirement_closure(COLAB_PROVIDES), preinstalled)
     (Path(purelib) / "colab_preinstalled.pth").write_text(f"{preinstalled}\n")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "VIRTUAL_ENV"))
+    }
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", TF_CPP_MIN_LOG_LEVEL="3")
     install = subprocess.run(
         [python, "-m", "pip", "install", "--no-index", "--no-cache-dir", str(wheel)],
@@ -201,15 +215,24 @@ def test_wheel_installs_and_runs_in_a_colab_like_environment(tmp_path):
         cwd=tmp_path,
         timeout=300,
     )
-    assert run.returncode == 0, f"xent failed in the Colab-like environment:\n{run.stderr[-4000:]}"
+    assert run.returncode == 0, (
+        f"xent failed in the Colab-like environment:\n{run.stderr[-4000:]}"
+    )
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(report["file"]).is_relative_to(environment), (
         f"xent was imported from {report['file']}, not from the installed wheel"
     )
-    declared = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M)[1]
+    declared = re.search(
+        r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M
+    )[1]
     assert report["version"] == declared, report["version"]
     assert report["loaded_by_import_xent"] == [], "`import xent` imported a framework"
-    assert report["loaded_by_numpy_backend"] == [], "the NumPy backend imported a framework"
+    assert report["loaded_by_numpy_backend"] == [], (
+        "the NumPy backend imported a framework"
+    )
     for backend, loss in report["losses"].items():
         assert loss == pytest.approx(report["by_formula"], rel=1e-12), (backend, report)
-        assert loss == pytest.approx(report["torch_oracle"], rel=1e-12), (backend, report)
+        assert loss == pytest.approx(report["torch_oracle"], rel=1e-12), (
+            backend,
+            report,
+        )

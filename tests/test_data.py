@@ -21,7 +21,8 @@ def test_class_sets_shapes_dtypes_and_labels(make):
     assert split.X_train.shape == (len(split.y_train), 2)
     assert split.X_val.shape == (len(split.y_val), 2)
     assert (
-        len(split.y_train) + len(split.y_val) == 120 or len(split.y_train) + len(split.y_val) == 400
+        len(split.y_train) + len(split.y_val) == 120
+        or len(split.y_train) + len(split.y_val) == 400
     )
     labels = np.concatenate([split.y_train, split.y_val])
     assert set(labels.tolist()) == set(range(split.num_classes))
@@ -65,7 +66,9 @@ def test_multilabel_targets():
     assert split.y_train.shape == (150, 3) and split.y_train.dtype == np.float32
     assert set(np.unique(split.y_train).tolist()) <= {0.0, 1.0}
     # without noise, label 0 is the sign of x_1 (normal at angle 0)
-    np.testing.assert_array_equal(split.y_train[:, 0], (split.X_train[:, 0] > 0).astype(np.float32))
+    np.testing.assert_array_equal(
+        split.y_train[:, 0], (split.X_train[:, 0] > 0).astype(np.float32)
+    )
 
 
 def test_split_is_frozen():

@@ -20,11 +20,15 @@ F = torch.nn.functional
 from xent import _measure, data, train  # noqa: E402
 from xent import torch as xt  # noqa: E402
 
-DEVICE = os.environ.get("XENT_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+DEVICE = os.environ.get("XENT_TEST_DEVICE") or (
+    "cuda" if torch.cuda.is_available() else "cpu"
+)
 
 OPTIONS = [
     {"reduction": r, "label_smoothing": s, "ignore_index": i, "weight": w}
-    for r, s, i, w in itertools.product(["none", "mean", "sum"], [0.0, 0.2], [-100, 3], [0, 1])
+    for r, s, i, w in itertools.product(
+        ["none", "mean", "sum"], [0.0, 0.2], [-100, 3], [0, 1]
+    )
 ]
 
 
@@ -48,7 +52,9 @@ def test_cross_entropy_matches_f_cross_entropy(options, probs):
         options = {**options, "ignore_index": -100}
     logits, target, weight = _inputs(probs, options["weight"])
     options = {**options, "weight": weight}
-    upstream = torch.rand(logits.shape[:1] if options["reduction"] == "none" else (), device=DEVICE)
+    upstream = torch.rand(
+        logits.shape[:1] if options["reduction"] == "none" else (), device=DEVICE
+    )
     z1, z2 = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     want = F.cross_entropy(z1, target, **options)
     got = xt.cross_entropy(z2, target, **options)
@@ -99,7 +105,13 @@ def test_linear_cross_entropy_matches_the_eager_composition(reduction, bias):
     target[::5] = -100
     params = [x for x in (hidden, weight, b) if x is not None]
     fused = xt.linear_cross_entropy(
-        hidden, weight, target, bias=b, reduction=reduction, chunk_size=64, label_smoothing=0.1
+        hidden,
+        weight,
+        target,
+        bias=b,
+        reduction=reduction,
+        chunk_size=64,
+        label_smoothing=0.1,
     )
     eager = F.cross_entropy(
         F.linear(hidden, weight, b), target, reduction=reduction, label_smoothing=0.1
@@ -128,7 +140,9 @@ def test_linear_cross_entropy_memory_is_at_most_a_quarter_of_the_eager_compositi
     """The issue's target at N=2048, d=512, V=32000: peak extra memory <= 0.25x eager."""
     size = {"kind": "linear", "mode": "fwdbwd", "n": 2048, "d": 512, "v": 32000}
     size["device"] = DEVICE
-    ratio = _peak_ratio({**size, "impl": "chunked", "chunk_size": 256}, {**size, "impl": "eager"})
+    ratio = _peak_ratio(
+        {**size, "impl": "chunked", "chunk_size": 256}, {**size, "impl": "eager"}
+    )
     assert ratio <= 0.25, f"peak memory {ratio:.2f}x the eager composition's"
 
 
@@ -142,14 +156,18 @@ def test_fit_torch_trains_on_the_device():
     losses = [row["train_loss"] for row in fit.history]
     assert len(losses) == 15 and np.all(np.isfinite(losses))
     assert losses[-1] < 0.5 * losses[0], losses
-    proba = train.predict_proba_torch(fit.model, split.X_val)  # NumPy out, whatever the device
+    proba = train.predict_proba_torch(
+        fit.model, split.X_val
+    )  # NumPy out, whatever the device
     assert proba.shape == (len(split.X_val), 2)
 
 
 def test_quick_benchmark_runs_on_the_device():
     import bench
 
-    result = bench.run(quick=True, device=DEVICE, compile_torch=False, log=lambda *_: None)
+    result = bench.run(
+        quick=True, device=DEVICE, compile_torch=False, log=lambda *_: None
+    )
     timed = [r for r in result["rows"] if "seconds" in r]
     assert any(r["impl"] == "xent-torch" and r["device"] == DEVICE for r in timed)
     for r in timed:

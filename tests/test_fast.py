@@ -32,11 +32,15 @@ def _case(rng, lead, num_classes, dtype, probs, options):
     else:
         target = rng.integers(0, num_classes, size=lead)
         target = np.where(rng.random(lead) < 0.2, options["ignore_index"], target)
-    weight = rng.uniform(0.1, 2.0, num_classes).astype(dtype) if options["weight"] else None
+    weight = (
+        rng.uniform(0.1, 2.0, num_classes).astype(dtype) if options["weight"] else None
+    )
     return logits, target, {**options, "weight": weight}
 
 
-def _plain_cross_entropy(logits, target, probs, weight, ignore_index, reduction, label_smoothing):
+def _plain_cross_entropy(
+    logits, target, probs, weight, ignore_index, reduction, label_smoothing
+):
     """The formula in one piece, in float64, on the whole batch at once."""
     z = logits.astype(np.float64)
     num_classes = z.shape[-1]
@@ -54,7 +58,8 @@ def _plain_cross_entropy(logits, target, probs, weight, ignore_index, reduction,
         smooth = -(w * log_probs).sum(-1)
         loss = np.where(
             keep,
-            (1 - label_smoothing) * -kept_weight * picked + label_smoothing / num_classes * smooth,
+            (1 - label_smoothing) * -kept_weight * picked
+            + label_smoothing / num_classes * smooth,
             0.0,
         )
         denominator = kept_weight.sum()
@@ -84,7 +89,9 @@ def test_numpy_block_count_does_not_change_the_result(monkeypatch):
     for block_rows in (1, 2, 7, 49, 50, 1000):
         monkeypatch.setattr(xn, "_BLOCK_BYTES", block_rows * 4 * 9)
         got = xn.cross_entropy(logits, target, reduction="none", label_smoothing=0.1)
-        np.testing.assert_allclose(got, want, rtol=1e-14)  # BLAS may sum in another order
+        np.testing.assert_allclose(
+            got, want, rtol=1e-14
+        )  # BLAS may sum in another order
 
 
 def _numpy_peak(logits, target, **options) -> int:
@@ -134,7 +141,9 @@ def _torch_case(options, probs, dtype=np.float64, lead=(4, 5), num_classes=7):
     )
     options = {
         **options,
-        "weight": None if options["weight"] is None else torch.tensor(options["weight"]),
+        "weight": None
+        if options["weight"] is None
+        else torch.tensor(options["weight"]),
     }
     return torch.tensor(logits), torch.tensor(target), options
 
@@ -193,7 +202,9 @@ def _saved_bytes(fn):
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         fn()
-    unique = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in saved}
+    unique = {
+        t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in saved
+    }
     return sum(unique.values())
 
 
@@ -214,12 +225,16 @@ def test_torch_second_derivatives_match_f_cross_entropy(options, probs):
     logits, target, options = _torch_case(options, probs, lead=(6,))
     reduce_shape = logits.shape[:-1] if options["reduction"] == "none" else ()
     gen = torch.Generator().manual_seed(7)
-    upstream = torch.rand(reduce_shape, dtype=logits.dtype, generator=gen, requires_grad=True)
+    upstream = torch.rand(
+        reduce_shape, dtype=logits.dtype, generator=gen, requires_grad=True
+    )
     direction = torch.randn(logits.shape, dtype=logits.dtype, generator=gen)
 
     def second_order(loss_fn):
         z = logits.clone().requires_grad_()
-        (grad,) = torch.autograd.grad((loss_fn(z) * upstream).sum(), z, create_graph=True)
+        (grad,) = torch.autograd.grad(
+            (loss_fn(z) * upstream).sum(), z, create_graph=True
+        )
         return torch.autograd.grad((grad * direction).sum(), [z, upstream])
 
     got = second_order(lambda z: xt.cross_entropy(z, target, **options))
@@ -233,7 +248,8 @@ def test_torch_gradgradcheck():
     logits = torch.randn(3, 5, dtype=torch.float64, generator=gen, requires_grad=True)
     target = torch.tensor([0, 4, -100])
     torch.autograd.gradgradcheck(
-        lambda z: xt.cross_entropy(z, target, reduction="none", label_smoothing=0.2), [logits]
+        lambda z: xt.cross_entropy(z, target, reduction="none", label_smoothing=0.2),
+        [logits],
     )
 
 

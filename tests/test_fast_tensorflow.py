@@ -83,10 +83,14 @@ def test_gradients_for_logits_weight_and_target_match_torch(options, probs):
     want = torch.autograd.grad((want_loss * torch.tensor(scale)).sum(), inputs)
 
     builtin = _torch_loss(zt.detach(), wt.detach(), tt.detach(), probs, options)
-    np.testing.assert_allclose(want_loss.detach().numpy(), builtin.numpy(), rtol=1e-12)  # oracle
+    np.testing.assert_allclose(
+        want_loss.detach().numpy(), builtin.numpy(), rtol=1e-12
+    )  # oracle
     np.testing.assert_allclose(loss.numpy(), builtin.numpy(), rtol=1e-12, atol=1e-12)
     for g, w_ in zip(got, want, strict=True):
-        g = tf.convert_to_tensor(g)  # a gathered weight has a sparse (IndexedSlices) gradient
+        g = tf.convert_to_tensor(
+            g
+        )  # a gathered weight has a sparse (IndexedSlices) gradient
         np.testing.assert_allclose(g.numpy(), w_.numpy(), rtol=1e-10, atol=1e-12)
 
 
@@ -103,7 +107,9 @@ def test_second_derivatives_match_torch(options, probs):
     z = tf.Variable(logits)
     with tf.GradientTape() as outer:
         with tf.GradientTape() as inner:
-            loss = tf.reduce_sum(xtf.cross_entropy(z, target, weight=weight, **options) * scale)
+            loss = tf.reduce_sum(
+                xtf.cross_entropy(z, target, weight=weight, **options) * scale
+            )
         grad = inner.gradient(loss, z)
         along = tf.reduce_sum(grad * direction)
     got = outer.gradient(along, z)
@@ -124,8 +130,12 @@ def test_gradient_under_tf_function_matches_eager():
     def grads(z):
         with tf.GradientTape() as tape:
             tape.watch(z)
-            loss = xtf.cross_entropy(z, target, weight=weight, label_smoothing=0.1, ignore_index=2)
+            loss = xtf.cross_entropy(
+                z, target, weight=weight, label_smoothing=0.1, ignore_index=2
+            )
         return tape.gradient(loss, z)
 
     z = tf.constant(logits)
-    np.testing.assert_allclose(tf.function(grads)(z).numpy(), grads(z).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        tf.function(grads)(z).numpy(), grads(z).numpy(), rtol=1e-12
+    )

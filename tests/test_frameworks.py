@@ -31,8 +31,13 @@ def test_sparse_categorical_crossentropy(backend):
     b = load(backend)
     want = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(LABELS, LOGITS)
     close(b.np(b.mod.cross_entropy(b.arr(LOGITS), b.arr(LABELS))), want)
-    per_row = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=LABELS, logits=LOGITS)
-    close(b.np(b.mod.cross_entropy(b.arr(LOGITS), b.arr(LABELS), reduction="none")), per_row)
+    per_row = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=LABELS, logits=LOGITS
+    )
+    close(
+        b.np(b.mod.cross_entropy(b.arr(LOGITS), b.arr(LABELS), reduction="none")),
+        per_row,
+    )
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch", "tensorflow"])
@@ -40,10 +45,12 @@ def test_sparse_categorical_crossentropy(backend):
 def test_categorical_crossentropy_with_smoothing(backend, label_smoothing):
     # Keras smooths probability targets as (1 - eps) y + eps / C: the same as PyTorch.
     b = load(backend)
-    want = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)(
-        PROBS, LOGITS
+    want = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=label_smoothing
+    )(PROBS, LOGITS)
+    got = b.mod.cross_entropy(
+        b.arr(LOGITS), b.arr(PROBS), label_smoothing=label_smoothing
     )
-    got = b.mod.cross_entropy(b.arr(LOGITS), b.arr(PROBS), label_smoothing=label_smoothing)
     close(b.np(got), want)
 
 
@@ -51,7 +58,10 @@ def test_categorical_crossentropy_with_smoothing(backend, label_smoothing):
 def test_binary_crossentropy_and_weighted_logits(backend):
     b = load(backend)
     want = keras.losses.BinaryCrossentropy(from_logits=True)(BTARGET, BLOGITS)
-    close(b.np(b.mod.binary_cross_entropy_with_logits(b.arr(BLOGITS), b.arr(BTARGET))), want)
+    close(
+        b.np(b.mod.binary_cross_entropy_with_logits(b.arr(BLOGITS), b.arr(BTARGET))),
+        want,
+    )
     pos_weight = np.array([1.0, 2.0, 5.0, 0.5], dtype=np.float32)
     want = tf.nn.weighted_cross_entropy_with_logits(BTARGET, BLOGITS, pos_weight)
     got = b.mod.binary_cross_entropy_with_logits(
@@ -85,9 +95,13 @@ def test_cross_entropy_under_tf_function_matches_eager():
 
     @tf.function
     def loss(z, t):
-        return xtf.cross_entropy(z, t, weight=weight, label_smoothing=0.1, ignore_index=3)
+        return xtf.cross_entropy(
+            z, t, weight=weight, label_smoothing=0.1, ignore_index=3
+        )
 
-    eager = xtf.cross_entropy(LOGITS, LABELS, weight=weight, label_smoothing=0.1, ignore_index=3)
+    eager = xtf.cross_entropy(
+        LOGITS, LABELS, weight=weight, label_smoothing=0.1, ignore_index=3
+    )
     close(loss(tf.constant(LOGITS), tf.constant(LABELS)), eager)
     z = tf.Variable(LOGITS)
     with tf.GradientTape() as tape:
@@ -97,9 +111,18 @@ def test_cross_entropy_under_tf_function_matches_eager():
 
 def test_tf_function_with_unknown_batch_size():
     spec = [tf.TensorSpec([None, 5], tf.float32), tf.TensorSpec([None], tf.int64)]
-    fn = tf.function(lambda z, t: xtf.cross_entropy(z, t, reduction="sum"), input_signature=spec)
-    close(fn(LOGITS, LABELS), xtf.cross_entropy(LOGITS, LABELS, reduction="sum"), rtol=1e-5)
-    close(fn(LOGITS[:3], LABELS[:3]), xtf.cross_entropy(LOGITS[:3], LABELS[:3], reduction="sum"))
+    fn = tf.function(
+        lambda z, t: xtf.cross_entropy(z, t, reduction="sum"), input_signature=spec
+    )
+    close(
+        fn(LOGITS, LABELS),
+        xtf.cross_entropy(LOGITS, LABELS, reduction="sum"),
+        rtol=1e-5,
+    )
+    close(
+        fn(LOGITS[:3], LABELS[:3]),
+        xtf.cross_entropy(LOGITS[:3], LABELS[:3], reduction="sum"),
+    )
 
 
 def test_shape_errors_raise_value_error_while_tracing():
@@ -133,7 +156,9 @@ def test_torch_runs_on_the_device_of_its_input():
     xt = load("torch").mod
     device = xt.default_device()
     z = torch.tensor(LOGITS, device=device, requires_grad=True)
-    loss = xt.cross_entropy(z, LABELS, weight=np.ones(5, dtype=np.float32), label_smoothing=0.1)
+    loss = xt.cross_entropy(
+        z, LABELS, weight=np.ones(5, dtype=np.float32), label_smoothing=0.1
+    )
     assert loss.device.type == device.type
     loss.backward()
     assert z.grad.device.type == device.type

@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_python(code: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     return out.stdout.strip()
 
@@ -48,24 +52,36 @@ def test_tensorflow_backend_imports_tensorflow_only():
 
 
 def test_backends_are_reachable_as_attributes():
-    assert run_python("import xent; print(xent.numpy.softmax.__module__)") == "xent.numpy"
+    assert (
+        run_python("import xent; print(xent.numpy.softmax.__module__)") == "xent.numpy"
+    )
 
 
 def test_ruff_lint_and_format_are_clean():
     ruff = Path(sys.executable).with_name("ruff")
     if not ruff.exists():
         pytest.skip("ruff is not installed in this environment")
-    lint = subprocess.run([ruff, "check", "."], capture_output=True, text=True, cwd=ROOT)
+    lint = subprocess.run(
+        [ruff, "check", "."], capture_output=True, text=True, cwd=ROOT
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([ruff, "format", "--check", "."], capture_output=True, text=True, cwd=ROOT)
+    fmt = subprocess.run(
+        [ruff, "format", "--check", "."], capture_output=True, text=True, cwd=ROOT
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 def tracked_notebooks() -> list[Path]:
     out = subprocess.run(
-        ["git", "ls-files", "*.ipynb"], capture_output=True, text=True, cwd=ROOT, check=True
+        ["git", "ls-files", "*.ipynb"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
-    return [ROOT / p for p in out.stdout.split()] or sorted(ROOT.glob("notebooks/*.ipynb"))
+    return [ROOT / p for p in out.stdout.split()] or sorted(
+        ROOT.glob("notebooks/*.ipynb")
+    )
 
 
 def test_notebooks_are_committed_without_outputs():
@@ -74,13 +90,18 @@ def test_notebooks_are_committed_without_outputs():
     assert notebooks, "no notebooks found"
     if nbstripout.exists():
         check = subprocess.run(
-            [nbstripout, "--verify", *notebooks], capture_output=True, text=True, cwd=ROOT
+            [nbstripout, "--verify", *notebooks],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
         assert check.returncode == 0, check.stdout + check.stderr
     for path in notebooks:  # also without nbstripout: no outputs, no execution counts
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "code":
-                assert not cell["outputs"] and cell["execution_count"] is None, path.name
+                assert not cell["outputs"] and cell["execution_count"] is None, (
+                    path.name
+                )
 
 
 def declared_requirements() -> set[str]:
@@ -98,7 +119,9 @@ def test_environment_yml_lists_what_pyproject_declares():
     listed = {r.replace(" ", "") for r in pip if not r.startswith("-")}
     assert listed == declared_requirements()
     assert "--editable ." in pip
-    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    python = next(
+        d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")
+    )
     assert python.split("=")[-1] in ("3.10", "3.11", "3.12")
 
 

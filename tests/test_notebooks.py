@@ -59,7 +59,9 @@ def execute(path: Path, wandb_dir: Path) -> float:
 def histories(wandb_dir: Path) -> list[list[dict]]:
     runs = []
     for path in sorted(wandb_dir.rglob("history.jsonl")):
-        runs.append([json.loads(line) for line in path.read_text().splitlines() if line])
+        runs.append(
+            [json.loads(line) for line in path.read_text().splitlines() if line]
+        )
     return runs
 
 

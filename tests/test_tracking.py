@@ -29,7 +29,11 @@ def no_key(monkeypatch, tmp_path):
 
 def test_start_run_without_key_never_blocks_and_runs_offline(tmp_path):
     runs = tmp_path / "runs"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WANDB_") and k != "NETRC"
+    }
     env.update(HOME=str(tmp_path), WANDB_DIR=str(runs), PYTHONPATH=str(REPO))
     script = textwrap.dedent(
         """
@@ -75,7 +79,9 @@ def test_key_in_environment_means_online(no_key, monkeypatch):
 
 
 def test_key_in_netrc_means_online(no_key):
-    (no_key / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40)
+    (no_key / ".netrc").write_text(
+        "machine api.wandb.ai\n  login user\n  password " + "k" * 40
+    )
     os.chmod(no_key / ".netrc", 0o600)
     assert tracking.api_key_available()
     assert tracking.choose_mode() == "online"
@@ -89,7 +95,12 @@ def test_netrc_for_another_host_is_no_key(no_key):
 
 @pytest.mark.parametrize(
     ("value", "mode"),
-    [("offline", "offline"), ("disabled", "disabled"), ("dryrun", "offline"), ("ONLINE", "online")],
+    [
+        ("offline", "offline"),
+        ("disabled", "disabled"),
+        ("dryrun", "offline"),
+        ("ONLINE", "online"),
+    ],
 )
 def test_wandb_mode_overrides_key_detection(no_key, monkeypatch, value, mode):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
@@ -111,7 +122,9 @@ def test_runs_dir(monkeypatch, tmp_path):
 
 
 def test_disabled_run_writes_jsonl_and_config(tmp_path):
-    with tracking.start_run("p", {"lr": np.float32(0.5)}, dir=tmp_path, mode="disabled") as run:
+    with tracking.start_run(
+        "p", {"lr": np.float32(0.5)}, dir=tmp_path, mode="disabled"
+    ) as run:
         assert run.wandb is None and run.mode == "disabled"
         run.log({"loss": np.float64(2.0), "n": np.int64(3)})
         run.log({"loss": 1.0}, step=5)

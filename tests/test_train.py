@@ -13,7 +13,9 @@ KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}
 def _loss(params, X, y, loss):
     logits = train.logits_numpy(params, X)
     if loss == "mse":
-        return float(np.mean(np.sum((xn.softmax(logits) - np.eye(logits.shape[1])[y]) ** 2, 1)))
+        return float(
+            np.mean(np.sum((xn.softmax(logits) - np.eye(logits.shape[1])[y]) ** 2, 1))
+        )
     return float(xn.cross_entropy(logits, y))
 
 
@@ -34,7 +36,9 @@ def test_numpy_gradients_match_finite_differences(hidden_size, loss):
             down = {k: v.copy() for k, v in params.items()}
             up[name][index] += eps
             down[name][index] -= eps
-            numeric[index] = (_loss(up, X, y, loss) - _loss(down, X, y, loss)) / (2 * eps)
+            numeric[index] = (_loss(up, X, y, loss) - _loss(down, X, y, loss)) / (
+                2 * eps
+            )
         np.testing.assert_allclose(grads[name], numeric, atol=1e-7, err_msg=name)
 
 
@@ -64,7 +68,10 @@ def test_fit_numpy_is_deterministic_and_leaves_given_params_alone():
 
 def test_mse_stalls_from_a_saturated_wrong_start_where_cross_entropy_recovers():
     split = data.blobs(n=200, num_classes=2, std=1.0)
-    bad = {"W": np.array([[0.0, 0.0], [-4.0, 4.0]]), "b": np.zeros(2)}  # class 0 sits at +x2
+    bad = {
+        "W": np.array([[0.0, 0.0], [-4.0, 4.0]]),
+        "b": np.zeros(2),
+    }  # class 0 sits at +x2
     ce = train.fit_numpy(split, num_epochs=30, lr=0.5, params=bad)
     mse = train.fit_numpy(split, num_epochs=30, lr=0.5, params=bad, loss="mse")
     assert ce.history[0]["val_accuracy"] < 0.1 and mse.history[0]["val_accuracy"] < 0.1
@@ -179,7 +186,9 @@ def test_fit_torch_bad_arguments(torch_one_thread):
     with pytest.raises(ValueError, match="loss_fn"):
         train.fit_torch(model, data.moons(n=20), loss_fn=None)
     with pytest.raises(ValueError, match="batch_size"):
-        train.fit_torch(model, data.moons(n=20), loss_fn=lambda z, t: z.sum(), batch_size=0)
+        train.fit_torch(
+            model, data.moons(n=20), loss_fn=lambda z, t: z.sum(), batch_size=0
+        )
     with pytest.raises(ValueError, match="hidden_sizes"):
         train.mlp_torch(2, 2, hidden_sizes=(0,))
 
@@ -195,10 +204,14 @@ def test_keras_loss_matches_keras_losses():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((6, 3)).astype(np.float32)
     y = rng.integers(0, 3, 6)
-    ours = train.keras_loss("cross_entropy")(y.astype(np.float32), logits)  # floats, as Keras
+    ours = train.keras_loss("cross_entropy")(
+        y.astype(np.float32), logits
+    )  # floats, as Keras
     theirs = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5)
-    ours = train.keras_loss("cross_entropy")(y[:, None].astype(np.float32), logits)  # (b, 1)
+    ours = train.keras_loss("cross_entropy")(
+        y[:, None].astype(np.float32), logits
+    )  # (b, 1)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5)
 
     z = rng.standard_normal((6, 1)).astype(np.float32)

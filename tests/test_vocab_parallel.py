@@ -13,10 +13,14 @@ import time
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="vocab_parallel_cross_entropy needs PyTorch")
+torch = pytest.importorskip(
+    "torch", reason="vocab_parallel_cross_entropy needs PyTorch"
+)
 dist = pytest.importorskip("torch.distributed", reason="needs torch.distributed")
 if not dist.is_available():  # pragma: no cover
-    pytest.skip("torch.distributed is not available in this build", allow_module_level=True)
+    pytest.skip(
+        "torch.distributed is not available in this build", allow_module_level=True
+    )
 
 TIMEOUT_S = 120
 
@@ -48,7 +52,9 @@ def _worker(rank: int, world_size: int, port: int, shard_sizes: list[int]) -> No
         timeout=datetime.timedelta(seconds=TIMEOUT_S),
     )
     try:
-        gen = torch.Generator().manual_seed(0)  # the same logits and targets on every rank
+        gen = torch.Generator().manual_seed(
+            0
+        )  # the same logits and targets on every rank
         num_classes = sum(shard_sizes)
         logits = torch.randn(3, 5, num_classes, dtype=torch.float64, generator=gen) * 4
         target = torch.randint(0, num_classes, (3, 5), generator=gen)
@@ -56,14 +62,22 @@ def _worker(rank: int, world_size: int, port: int, shard_sizes: list[int]) -> No
         start = sum(shard_sizes[:rank])
         for options in _cases():
             full = logits.clone().requires_grad_()
-            want = F.cross_entropy(full.reshape(-1, num_classes), target.reshape(-1), **options)
-            want = want.reshape(target.shape) if options["reduction"] == "none" else want
-            shard = logits[..., start : start + shard_sizes[rank]].clone().requires_grad_()
+            want = F.cross_entropy(
+                full.reshape(-1, num_classes), target.reshape(-1), **options
+            )
+            want = (
+                want.reshape(target.shape) if options["reduction"] == "none" else want
+            )
+            shard = (
+                logits[..., start : start + shard_sizes[rank]].clone().requires_grad_()
+            )
             got = xt.vocab_parallel_cross_entropy(shard, target, **options)
             weights = torch.rand(want.shape, generator=gen, dtype=torch.float64)
             (want * weights).sum().backward()
             (got * weights).sum().backward()
-            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12, msg=str(options))
+            torch.testing.assert_close(
+                got, want, rtol=1e-12, atol=1e-12, msg=str(options)
+            )
             torch.testing.assert_close(
                 shard.grad,
                 full.grad[..., start : start + shard_sizes[rank]],
@@ -91,7 +105,10 @@ def _spawn(shard_sizes: list[int]) -> None:
 
     world_size = len(shard_sizes)
     ctx = mp.spawn(
-        _worker, args=(world_size, _free_port(), shard_sizes), nprocs=world_size, join=False
+        _worker,
+        args=(world_size, _free_port(), shard_sizes),
+        nprocs=world_size,
+        join=False,
     )
     deadline = time.monotonic() + TIMEOUT_S
     while not ctx.join(timeout=1):
@@ -101,7 +118,9 @@ def _spawn(shard_sizes: list[int]) -> None:
             pytest.fail(f"{world_size} workers did not finish within {TIMEOUT_S} s")
 
 
-@pytest.mark.parametrize("shard_sizes", [[5, 9], [1, 6, 3, 5]])  # 2 and 4 ranks, unequal
+@pytest.mark.parametrize(
+    "shard_sizes", [[5, 9], [1, 6, 3, 5]]
+)  # 2 and 4 ranks, unequal
 def test_matches_cross_entropy_of_gathered_logits(shard_sizes):
     _spawn(shard_sizes)
 
@@ -112,4 +131,6 @@ def test_needs_a_process_group():
     if dist.is_initialized():  # pragma: no cover
         pytest.skip("a process group is already initialised in this process")
     with pytest.raises(ValueError, match="process group"):
-        xt.vocab_parallel_cross_entropy(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))
+        xt.vocab_parallel_cross_entropy(
+            torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)
+        )

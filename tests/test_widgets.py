@@ -33,7 +33,9 @@ def frames_of(html: str) -> list[bytes]:
 
 
 def scrub(values, **kwargs):
-    return xw.scrubbable(draw_line, values, label="v", figsize=(2.0, 1.5), dpi=50, **kwargs)
+    return xw.scrubbable(
+        draw_line, values, label="v", figsize=(2.0, 1.5), dpi=50, **kwargs
+    )
 
 
 def test_scrubbable_has_a_slider_an_image_and_one_frame_per_value():
@@ -59,7 +61,9 @@ def test_scrubbable_calls_draw_frame_once_per_value_and_titles_the_figure():
         calls.append((fig, value))
         draw_line(fig, value)
 
-    xw.scrubbable(draw, [1, 2.5, 3], label="tilt", fmt="{:.1f}", figsize=(2, 1.5), dpi=50)
+    xw.scrubbable(
+        draw, [1, 2.5, 3], label="tilt", fmt="{:.1f}", figsize=(2, 1.5), dpi=50
+    )
     assert [value for _, value in calls] == [1.0, 2.5, 3.0]
     assert all(isinstance(value, float) for _, value in calls)
     fig = calls[-1][0]
@@ -70,12 +74,18 @@ def test_scrubbable_calls_draw_frame_once_per_value_and_titles_the_figure():
 def test_scrubbable_needs_no_external_script_and_plays_once():
     html = scrub([0.0, 1.0]).data
     assert "<script src" not in html.replace("\n", " ")
-    assert re.search(r'value="once" id="[^"]*"\s*checked', html), "play mode must be 'once'"
+    assert re.search(r'value="once" id="[^"]*"\s*checked', html), (
+        "play mode must be 'once'"
+    )
 
 
 @pytest.mark.parametrize(
     ("values", "match"),
-    [([], "at least one"), ([0.0, float("nan")], "finite"), (range(xw.MAX_FRAMES + 1), "at most")],
+    [
+        ([], "at least one"),
+        ([0.0, float("nan")], "finite"),
+        (range(xw.MAX_FRAMES + 1), "at most"),
+    ],
 )
 def test_scrubbable_rejects_bad_values(values, match):
     with pytest.raises(ValueError, match=match):
@@ -101,7 +111,12 @@ def test_live_slider_redraws_the_image():
     slider, image = view.children
     assert isinstance(slider, ipywidgets.FloatSlider)
     assert isinstance(image, ipywidgets.Image)
-    assert (slider.min, slider.max, slider.value, slider.description) == (0.0, 2.0, 0.0, "v")
+    assert (slider.min, slider.max, slider.value, slider.description) == (
+        0.0,
+        2.0,
+        0.0,
+        "v",
+    )
     assert slider.step == pytest.approx(0.02)
     first = bytes(image.value)
     assert first.startswith(PNG_SIGNATURE)
@@ -129,5 +144,7 @@ def test_importing_widgets_imports_no_plotting_or_framework():
         "print(sorted(m for m in ('matplotlib', 'IPython', 'ipywidgets', 'torch', 'tensorflow')"
         " if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -32,7 +32,9 @@ def _same(a: Shape, b: Shape) -> bool:
 
 def reduction(value: object) -> str:
     if value not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'none', 'mean' or 'sum'; got {value!r}")
+        raise ValueError(
+            f"reduction must be one of 'none', 'mean' or 'sum'; got {value!r}"
+        )
     return value  # type: ignore[return-value]
 
 
@@ -51,7 +53,11 @@ def ignore_index(value: object) -> int:
 
 
 def real_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+    ):
         raise ValueError(f"{name} must be a real number; got {value!r}")
     return float(value)
 
@@ -60,7 +66,9 @@ def focal_params(alpha: object, gamma: object) -> tuple[float, float]:
     alpha = real_number("alpha", alpha)
     gamma = real_number("gamma", gamma)
     if alpha > 1:
-        raise ValueError(f"alpha must be in [0, 1], or negative to turn it off; got {alpha}")
+        raise ValueError(
+            f"alpha must be in [0, 1], or negative to turn it off; got {alpha}"
+        )
     if gamma < 0:
         raise ValueError(f"gamma must be non-negative; got {gamma}")
     return alpha, gamma
@@ -74,9 +82,13 @@ def floating(name: str, kind: str, dtype: object) -> None:
 def logits_shape(name: str, shape: Shape) -> None:
     """Class scores need a class axis: at least one dimension, and at least one class."""
     if len(shape) == 0:
-        raise ValueError(f"{name} must have a class axis (shape (..., C)); got a scalar")
+        raise ValueError(
+            f"{name} must have a class axis (shape (..., C)); got a scalar"
+        )
     if shape[-1] == 0:
-        raise ValueError(f"{name} must have at least one class; got shape {_fmt(shape)}")
+        raise ValueError(
+            f"{name} must have at least one class; got shape {_fmt(shape)}"
+        )
 
 
 def class_target(
@@ -93,7 +105,9 @@ def class_target(
     Class indices have the shape of the logits without the class axis and an integer dtype;
     class probabilities have the shape of the logits and a floating dtype.
     """
-    if len(target_shape) == len(logits_shape) - 1 and _same(target_shape, logits_shape[:-1]):
+    if len(target_shape) == len(logits_shape) - 1 and _same(
+        target_shape, logits_shape[:-1]
+    ):
         if target_kind not in ("i", "u"):
             raise ValueError(
                 f"target of shape {_fmt(target_shape)} holds class indices and must have an "
@@ -132,7 +146,9 @@ def class_target(
     )
 
 
-def class_weight(shape: Shape | None, kind: str | None, num_classes: int | None) -> None:
+def class_weight(
+    shape: Shape | None, kind: str | None, num_classes: int | None
+) -> None:
     if shape is None:
         return
     if kind != "f" and kind not in ("i", "u"):
@@ -152,7 +168,9 @@ def same_shape(name: str, shape: Shape, other_name: str, other_shape: Shape) -> 
         )
 
 
-def broadcastable(name: str, shape: Shape | None, to_name: str, to_shape: Shape) -> None:
+def broadcastable(
+    name: str, shape: Shape | None, to_name: str, to_shape: Shape
+) -> None:
     """``shape`` must broadcast to ``to_shape`` without changing it (NumPy's rules)."""
     if shape is None:
         return
@@ -167,7 +185,9 @@ def broadcastable(name: str, shape: Shape | None, to_name: str, to_shape: Shape)
         )
 
 
-def index_error(num_classes: int | None, ignore_index: int, example: object) -> ValueError:
+def index_error(
+    num_classes: int | None, ignore_index: int, example: object
+) -> ValueError:
     return ValueError(
         f"target holds class indices outside [0, {num_classes}) that are not "
         f"ignore_index={ignore_index}, e.g. {example}"

@@ -33,7 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-CE_IMPLS = ("xent-numpy", "xent-torch", "torch-eager", "torch-compile", "xent-tf", "tf-sparse")
+CE_IMPLS = (
+    "xent-numpy",
+    "xent-torch",
+    "torch-eager",
+    "torch-compile",
+    "xent-tf",
+    "tf-sparse",
+)
 # Not losses: the exponentials of every logit, in the blocks of xent.numpy, a floor for the
 # time of any forward pass in that library (every softmax-based loss evaluates N x C of them).
 EXP_FLOORS = ("numpy-exp-only", "torch-exp-only")
@@ -107,7 +114,9 @@ def _linear_data(case: dict):
     rng = np.random.default_rng(case.get("seed", 0))
     n, d, v = case["n"], case["d"], case["v"]
     hidden = rng.standard_normal((n, d), dtype=np.float32)
-    weight = (rng.standard_normal((v, d), dtype=np.float32) / np.sqrt(d)).astype(np.float32)
+    weight = (rng.standard_normal((v, d), dtype=np.float32) / np.sqrt(d)).astype(
+        np.float32
+    )
     bias = (0.1 * rng.standard_normal(v)).astype(np.float32)
     target = rng.integers(0, v, size=n)
     return hidden, weight, bias, target
@@ -123,14 +132,20 @@ def _compiled_cross_entropy(torch):
     return _COMPILED["f"]
 
 
-def build(case: dict, num_threads: int | None = None) -> tuple[Callable[[], tuple], int]:
+def build(
+    case: dict, num_threads: int | None = None
+) -> tuple[Callable[[], tuple], int]:
     """A function that runs ``case`` once and returns ``(loss, gradients)``, and its bytes.
 
     The bytes are the least that must cross the memory bus: the logits read once for a
     forward pass; read once and the gradient written once for forward and backward; for the
     linear form, its inputs read and their gradients written.
     """
-    impl, mode, device = case["impl"], case.get("mode", "fwd"), case.get("device", "cpu")
+    impl, mode, device = (
+        case["impl"],
+        case.get("mode", "fwd"),
+        case.get("device", "cpu"),
+    )
     if case["kind"] == "linear":
         return _build_linear(case, _torch_threads(num_threads), device)
     logits, target = _ce_data(case)
@@ -160,7 +175,9 @@ def build(case: dict, num_threads: int | None = None) -> tuple[Callable[[], tupl
         else:
 
             def fn(x):
-                return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(t, x))
+                return tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(t, x)
+                )
 
         if mode == "fwd":
             return (lambda: (fn(z), None)), nbytes
@@ -181,7 +198,9 @@ def build(case: dict, num_threads: int | None = None) -> tuple[Callable[[], tupl
     fn = {
         "xent-torch": xt.cross_entropy,
         "torch-eager": torch.nn.functional.cross_entropy,
-        "torch-compile": _compiled_cross_entropy(torch) if impl == "torch-compile" else None,
+        "torch-compile": _compiled_cross_entropy(torch)
+        if impl == "torch-compile"
+        else None,
     }[impl]
     if mode == "fwd":
 
@@ -237,7 +256,9 @@ def _build_linear(case: dict, torch, device: str):
     def run():
         h, w, b = (x.detach().requires_grad_() for x in (hidden, weight, bias))
         if case["impl"] == "eager":
-            loss = torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, w, b), target)
+            loss = torch.nn.functional.cross_entropy(
+                torch.nn.functional.linear(h, w, b), target
+            )
         else:
             loss = xt.linear_cross_entropy(h, w, target, bias=b, chunk_size=chunk_size)
         loss.backward()
@@ -286,7 +307,11 @@ def copy_bandwidth(nbytes: int = 2**28, device: str = "cpu", repeats: int = 7) -
 
     src = torch.ones(nbytes // 4, device=device)
     dst = torch.empty_like(src)
-    return 2 * nbytes / median_time(_synced(torch, device, lambda: dst.copy_(src)), repeats)
+    return (
+        2
+        * nbytes
+        / median_time(_synced(torch, device, lambda: dst.copy_(src)), repeats)
+    )
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -311,15 +336,22 @@ def max_error(case: dict, result: tuple) -> float | None:
         t = torch.from_numpy(arrays[3])
         want = torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, w, b), t)
         want.backward()
-        pairs = [(loss, want.detach())] + list(zip(grads, (h.grad, w.grad, b.grad), strict=True))
+        pairs = [(loss, want.detach())] + list(
+            zip(grads, (h.grad, w.grad, b.grad), strict=True)
+        )
         return max(float(np.max(np.abs(_to_numpy(a) - _to_numpy(r)))) for a, r in pairs)
     from xent import numpy as xn
 
     logits, target = _ce_data(case)
-    error = abs(float(_to_numpy(loss)) - float(xn.cross_entropy(logits.astype(np.float64), target)))
+    error = abs(
+        float(_to_numpy(loss))
+        - float(xn.cross_entropy(logits.astype(np.float64), target))
+    )
     if grads is not None:
         grads = _to_numpy(grads)
-        for rows in range(0, len(logits), 256):  # the reference gradient, 256 rows at a time
+        for rows in range(
+            0, len(logits), 256
+        ):  # the reference gradient, 256 rows at a time
             block = slice(rows, rows + 256)
             want = xn.cross_entropy_grad(
                 logits[block].astype(np.float64), target[block], reduction="sum"
@@ -370,21 +402,29 @@ def _measure_here(case: dict, num_threads: int | None) -> int:
     return max(0, int(peak))
 
 
-def peak_memory(cases: list[dict], num_threads: int | None = 1, per_case: bool = True) -> list:
+def peak_memory(
+    cases: list[dict], num_threads: int | None = 1, per_case: bool = True
+) -> list:
     """Peak extra bytes of each case, measured in fresh processes (``None`` where one fails).
 
     ``per_case=True`` starts one process per case. ``False`` runs the cases of one framework
     one after another in one fresh process (each after its own warm-up run and peak reset):
     faster to start, at the price of allocator state shared between those cases.
     """
-    groups = [[(i, c)] for i, c in enumerate(cases)] if per_case else _by_framework(cases)
+    groups = (
+        [[(i, c)] for i, c in enumerate(cases)] if per_case else _by_framework(cases)
+    )
     peaks: dict[int, int | None] = {}
 
     def start(group):
         payload = json.dumps({"cases": [c for _, c in group], "threads": num_threads})
         command = [sys.executable, "-m", "xent._measure", payload]
         return subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_MALLOC_ENV
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_MALLOC_ENV,
         )
 
     def finish(group, proc):
@@ -404,7 +444,11 @@ def peak_memory(cases: list[dict], num_threads: int | None = 1, per_case: bool =
 
 
 # Large blocks get their own mapping, given back when freed (see the module's docstring).
-_MALLOC_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+_MALLOC_ENV = {
+    **os.environ,
+    "MALLOC_MMAP_THRESHOLD_": "65536",
+    "MALLOC_TRIM_THRESHOLD_": "0",
+}
 
 
 def _by_framework(cases: list[dict]) -> list[list[tuple[int, dict]]]:

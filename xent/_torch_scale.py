@@ -35,10 +35,14 @@ def _row_chunks(num_rows: int, row_elements: int, device: torch.device) -> list[
     """Consecutive chunks of rows, each about ``_CHUNK_BYTES`` of float32 (at least one row)."""
     budget = _CHUNK_BYTES.get(device.type, _CHUNK_BYTES_ACCELERATOR)
     step = max(1, budget // (4 * max(1, row_elements)))
-    return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
+    return [
+        slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)
+    ]
 
 
-def _shift_and_log_sum(z: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def _shift_and_log_sum(
+    z: Tensor, scratch: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """The shifted logits ``z - m``, the shift ``m`` and ``log sum_j exp(z_j - m)``.
 
     ``z: (B, C)`` gives ``(B, C)``, ``(B, 1)``, ``(B, 1)``. As ``xent.torch.logsumexp``, a
@@ -47,19 +51,27 @@ def _shift_and_log_sum(z: Tensor, scratch: Tensor | None = None) -> tuple[Tensor
     """
     m = z.amax(dim=-1, keepdim=True)
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    buffers = (None, None) if scratch is None else (scratch[0, : len(z)], scratch[1, : len(z)])
+    buffers = (
+        (None, None)
+        if scratch is None
+        else (scratch[0, : len(z)], scratch[1, : len(z)])
+    )
     shifted = torch.sub(z, m, out=buffers[0])  # every entry <= 0
     exps = torch.exp(shifted, out=buffers[1])
     return shifted, m, torch.log(exps.sum(dim=-1, keepdim=True))
 
 
-def _scratch(chunks: list[slice], num_classes: int, dtype, device, count: int = 2) -> Tensor:
+def _scratch(
+    chunks: list[slice], num_classes: int, dtype, device, count: int = 2
+) -> Tensor:
     """Room for ``count`` temporaries of the largest chunk, reused by every chunk."""
     rows = max((c.stop - c.start for c in chunks), default=0)
     return torch.empty(count, rows, num_classes, dtype=dtype, device=device)
 
 
-def _softmax_from(z: Tensor, m: Tensor, log_sum: Tensor, out: Tensor | None = None) -> Tensor:
+def _softmax_from(
+    z: Tensor, m: Tensor, log_sum: Tensor, out: Tensor | None = None
+) -> Tensor:
     """``softmax(z)`` rebuilt from the saved per-row ``m`` and ``log_sum``, in place in ``out``.
 
     ``exp((z - m) - log_sum)``: subtracting in two steps keeps full precision where ``m`` is
@@ -117,21 +129,31 @@ class CrossEntropy(torch.autograd.Function):
         log_sum = torch.empty_like(m)
         if not is_probs:
             keep, safe = _index_parts(target, ignore_index)
-            kept_weight = torch.where(keep, w[safe], torch.zeros((), dtype=dtype, device=w.device))
+            kept_weight = torch.where(
+                keep, w[safe], torch.zeros((), dtype=dtype, device=w.device)
+            )
         chunks = _row_chunks(num_rows, num_classes, logits.device)
         scratch = _scratch(chunks, num_classes, dtype, logits.device)
         for rows in chunks:
-            shifted, m[rows], log_sum[rows] = _shift_and_log_sum(logits[rows].to(dtype), scratch)
+            shifted, m[rows], log_sum[rows] = _shift_and_log_sum(
+                logits[rows].to(dtype), scratch
+            )
             # -log q_c = log_sum - shifted_c >= 0: sums of these never cancel.
             if is_probs:
-                a = w * ((1 - eps) * target[rows].to(dtype) + eps / num_classes)  # (B, C)
+                a = w * (
+                    (1 - eps) * target[rows].to(dtype) + eps / num_classes
+                )  # (B, C)
                 loss[rows] = log_sum[rows, 0] * a.sum(-1) - (a * shifted).sum(-1)
                 continue
             picked = shifted.gather(-1, safe[rows, None])[:, 0]  # shifted z_t
             nll = kept_weight[rows] * (log_sum[rows, 0] - picked)
             if eps > 0:
-                smooth = log_sum[rows, 0] * w.sum() - shifted @ w  # sum_c w_c (-log q_c)
-                nll = (1 - eps) * nll + eps / num_classes * torch.where(keep[rows], smooth, 0)
+                smooth = (
+                    log_sum[rows, 0] * w.sum() - shifted @ w
+                )  # sum_c w_c (-log q_c)
+                nll = (1 - eps) * nll + eps / num_classes * torch.where(
+                    keep[rows], smooth, 0
+                )
             loss[rows] = nll
         ctx.save_for_backward(logits, target, w, m, log_sum)
         ctx.options = (ignore_index, eps, is_probs)
@@ -141,9 +163,13 @@ class CrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):
         logits, target, w, m, log_sum = ctx.saved_tensors
         ignore_index, eps, is_probs = ctx.options
-        if torch.is_grad_enabled():  # create_graph=True: a gradient that autograd can follow
+        if (
+            torch.is_grad_enabled()
+        ):  # create_graph=True: a gradient that autograd can follow
             return (
-                _differentiable_grad(logits, target, w, grad_loss, ignore_index, eps, is_probs),
+                _differentiable_grad(
+                    logits, target, w, grad_loss, ignore_index, eps, is_probs
+                ),
                 *(None,) * 5,
             )
         num_rows, num_classes = logits.shape
@@ -152,27 +178,37 @@ class CrossEntropy(torch.autograd.Function):
         grad = torch.empty_like(logits)
         if not is_probs:
             keep, safe = _index_parts(target, ignore_index)
-            g = torch.where(keep, g, torch.zeros_like(g))  # ignored rows: exactly zero, never nan
+            g = torch.where(
+                keep, g, torch.zeros_like(g)
+            )  # ignored rows: exactly zero, never nan
             g_target = g * (1 - eps) * w[safe]  # (N,): the one-hot part of a, times g
             g_sum = g_target + g * (eps / num_classes) * w.sum()  # (N,): g * sum_c a_c
         for rows in _row_chunks(num_rows, num_classes, logits.device):
             z = logits[rows].to(dtype)
-            out = grad[rows] if dtype == logits.dtype else None  # write in place when we can
+            out = (
+                grad[rows] if dtype == logits.dtype else None
+            )  # write in place when we can
             p = _softmax_from(z, m[rows], log_sum[rows], out=out)  # (B, C)
             if is_probs:
-                a = w * ((1 - eps) * target[rows].to(dtype) + eps / num_classes)  # (B, C)
+                a = w * (
+                    (1 - eps) * target[rows].to(dtype) + eps / num_classes
+                )  # (B, C)
                 p.mul_((g[rows] * a.sum(-1))[:, None]).sub_(g[rows, None] * a)
             else:
                 p.mul_(g_sum[rows, None])
                 p.scatter_add_(-1, safe[rows, None], -g_target[rows, None])
                 if eps > 0:
-                    p.addr_(g[rows], w, alpha=-eps / num_classes)  # minus g * eps / C * w
+                    p.addr_(
+                        g[rows], w, alpha=-eps / num_classes
+                    )  # minus g * eps / C * w
             if out is None:
                 grad[rows] = p
         return grad, None, None, None, None, None
 
 
-def _differentiable_grad(logits, target, w, grad_loss, ignore_index, eps, is_probs) -> Tensor:
+def _differentiable_grad(
+    logits, target, w, grad_loss, ignore_index, eps, is_probs
+) -> Tensor:
     """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in differentiable ops.
 
     The softmax is recomputed from the logits rather than from the saved ``m`` and
@@ -188,7 +224,9 @@ def _differentiable_grad(logits, target, w, grad_loss, ignore_index, eps, is_pro
     else:
         keep, safe = _index_parts(target, ignore_index)
         one_hot = torch.nn.functional.one_hot(safe, num_classes).to(dtype)  # (N, C)
-        a = ((1 - eps) * one_hot * w[safe, None] + eps / num_classes * w) * keep[:, None]
+        a = ((1 - eps) * one_hot * w[safe, None] + eps / num_classes * w) * keep[
+            :, None
+        ]
     grad = grad_loss.to(dtype)[:, None] * (a.sum(-1, keepdim=True) * q - a)
     return grad.to(logits.dtype)
 
@@ -227,14 +265,21 @@ class LinearCrossEntropy(torch.autograd.Function):
         dtype = _compute_dtype(hidden)
         keep, safe = _index_parts(target, ignore_index)
         loss = torch.empty(num_rows, dtype=dtype, device=hidden.device)
-        count = keep.sum().to(dtype)  # mean: divide by the kept rows (none kept: 0/0 = nan)
+        count = keep.sum().to(
+            dtype
+        )  # mean: divide by the kept rows (none kept: 0/0 = nan)
         scale = 1 / count if reduction == "mean" else torch.ones_like(count)
         early = want_grad and reduction != "none"  # gradients now, scaled in backward
         if early:
-            grad_hidden, grad_weight, grad_bias = _zero_grads(hidden, weight, bias, dtype)
+            grad_hidden, grad_weight, grad_bias = _zero_grads(
+                hidden, weight, bias, dtype
+            )
         m = torch.empty(num_rows, 1, dtype=dtype, device=hidden.device)
         log_sum = torch.empty_like(m)
-        chunks = [slice(i, min(i + chunk_size, num_rows)) for i in range(0, num_rows, chunk_size)]
+        chunks = [
+            slice(i, min(i + chunk_size, num_rows))
+            for i in range(0, num_rows, chunk_size)
+        ]
         z_buffer = _scratch(chunks, weight.shape[0], dtype, hidden.device, 1)[0]
         scratch = _scratch(chunks, weight.shape[0], dtype, hidden.device)
         for rows in chunks:
@@ -249,7 +294,15 @@ class LinearCrossEntropy(torch.autograd.Function):
                 grad_z = _linear_rows_grad(
                     z, m[rows], log_sum[rows], g, safe[rows], label_smoothing
                 )
-                _accumulate(grad_z, hidden[rows], weight, rows, grad_hidden, grad_weight, grad_bias)
+                _accumulate(
+                    grad_z,
+                    hidden[rows],
+                    weight,
+                    rows,
+                    grad_hidden,
+                    grad_weight,
+                    grad_bias,
+                )
         ctx.early = early
         ctx.options = (label_smoothing, chunk_size)
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
@@ -268,15 +321,20 @@ class LinearCrossEntropy(torch.autograd.Function):
         label_smoothing, chunk_size = ctx.options
         if ctx.early:
             grads = ctx.saved_tensors
-            if not torch.equal(grad_loss, torch.ones_like(grad_loss)):  # usually exactly 1
-                grads = tuple(None if x is None else x * grad_loss.to(x.dtype) for x in grads)
+            if not torch.equal(
+                grad_loss, torch.ones_like(grad_loss)
+            ):  # usually exactly 1
+                grads = tuple(
+                    None if x is None else x * grad_loss.to(x.dtype) for x in grads
+                )
         else:
             hidden, weight, bias, keep, safe, m, log_sum = ctx.saved_tensors
             g_all = torch.where(keep, grad_loss.to(m.dtype), 0.0)
             grads = _zero_grads(hidden, weight, bias, m.dtype)
             num_rows = hidden.shape[0]
             chunks = [
-                slice(i, min(i + chunk_size, num_rows)) for i in range(0, num_rows, chunk_size)
+                slice(i, min(i + chunk_size, num_rows))
+                for i in range(0, num_rows, chunk_size)
             ]
             z_buffer = _scratch(chunks, weight.shape[0], m.dtype, hidden.device, 1)[0]
             for rows in chunks:
@@ -286,15 +344,20 @@ class LinearCrossEntropy(torch.autograd.Function):
                 )
                 _accumulate(grad_z, hidden[rows], weight, rows, *grads)
         grads = tuple(
-            None if x is None else x.to(d) for x, d in zip(grads, ctx.dtypes, strict=True)
+            None if x is None else x.to(d)
+            for x, d in zip(grads, ctx.dtypes, strict=True)
         )
         return (*grads, None, None, None, None, None, None)
 
 
 def _chunk_logits(hidden, weight, bias, out):
     """One chunk of logits ``hidden @ weight.T + bias``, ``(B, V)``, written into ``out``."""
-    if out.dtype != weight.dtype:  # half precision: the product in it, the softmax in float32
-        return out[: len(hidden)].copy_(torch.nn.functional.linear(hidden, weight, bias))
+    if (
+        out.dtype != weight.dtype
+    ):  # half precision: the product in it, the softmax in float32
+        return out[: len(hidden)].copy_(
+            torch.nn.functional.linear(hidden, weight, bias)
+        )
     if bias is None:
         return torch.mm(hidden, weight.T, out=out[: len(hidden)])
     return torch.addmm(bias, hidden, weight.T, out=out[: len(hidden)])
@@ -303,7 +366,11 @@ def _chunk_logits(hidden, weight, bias, out):
 def _zero_grads(hidden, weight, bias, dtype):
     """Buffers for the gradients of hidden, weight and bias (summed over chunks in ``dtype``)."""
     grad_weight = torch.zeros(weight.shape, dtype=dtype, device=weight.device)
-    grad_bias = None if bias is None else torch.zeros(bias.shape, dtype=dtype, device=bias.device)
+    grad_bias = (
+        None
+        if bias is None
+        else torch.zeros(bias.shape, dtype=dtype, device=bias.device)
+    )
     return torch.empty_like(hidden), grad_weight, grad_bias
 
 
@@ -331,7 +398,9 @@ def _accumulate(grad_z, hidden, weight, rows, grad_hidden, grad_weight, grad_bia
     """Chain rule through the linear layer for one chunk: the two matrix products and the sum."""
     grad_z = grad_z.to(weight.dtype)
     grad_hidden[rows] = grad_z @ weight  # (B, V) @ (V, d)
-    grad_weight.addmm_(grad_z.T.to(grad_weight.dtype), hidden.to(grad_weight.dtype))  # (V, d)
+    grad_weight.addmm_(
+        grad_z.T.to(grad_weight.dtype), hidden.to(grad_weight.dtype)
+    )  # (V, d)
     if grad_bias is not None:
         grad_bias += grad_z.sum(0).to(grad_bias.dtype)
 
@@ -351,19 +420,36 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, shard, target, vocab_start, num_classes, ignore_index, label_smoothing, group):
+    def forward(
+        ctx,
+        shard,
+        target,
+        vocab_start,
+        num_classes,
+        ignore_index,
+        label_smoothing,
+        group,
+    ):
         import torch.distributed as dist
 
         dtype = _compute_dtype(shard)
         z = shard.to(dtype)  # (N, V_r)
-        m = z.amax(dim=-1, keepdim=True) if z.shape[-1] else torch.full_like(z[:, :1], -torch.inf)
+        m = (
+            z.amax(dim=-1, keepdim=True)
+            if z.shape[-1]
+            else torch.full_like(z[:, :1], -torch.inf)
+        )
         dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)  # the global row maximum
         m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
         shifted = z - m
         sum_exp = torch.exp(shifted).sum(dim=-1, keepdim=True)  # this rank's part
-        keep, local, mine = _shard_target(target, ignore_index, vocab_start, z.shape[-1])
+        keep, local, mine = _shard_target(
+            target, ignore_index, vocab_start, z.shape[-1]
+        )
         picked = torch.where(mine, shifted.gather(-1, local[:, None])[:, 0], 0.0)
-        parts = torch.stack([sum_exp[:, 0], picked, shifted.sum(-1)])  # (3, N): one message
+        parts = torch.stack(
+            [sum_exp[:, 0], picked, shifted.sum(-1)]
+        )  # (3, N): one message
         dist.all_reduce(parts, op=dist.ReduceOp.SUM, group=group)
         log_sum = torch.log(parts[0])[:, None]
         nll = log_sum[:, 0] - parts[1]  # -log q_t
@@ -379,11 +465,15 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         _refuse_second_derivatives("vocab_parallel_cross_entropy")
         shard, target, m, log_sum = ctx.saved_tensors
         vocab_start, num_classes, ignore_index, label_smoothing = ctx.options
-        keep, local, mine = _shard_target(target, ignore_index, vocab_start, shard.shape[-1])
+        keep, local, mine = _shard_target(
+            target, ignore_index, vocab_start, shard.shape[-1]
+        )
         g = torch.where(keep, grad_loss.to(m.dtype), 0.0)  # (N,)
         p = _softmax_from(shard.to(m.dtype), m, log_sum).mul_(g[:, None])
         p.scatter_add_(
-            -1, local[:, None], -torch.where(mine, (1 - label_smoothing) * g, 0.0)[:, None]
+            -1,
+            local[:, None],
+            -torch.where(mine, (1 - label_smoothing) * g, 0.0)[:, None],
         )
         if label_smoothing > 0:
             p.sub_((label_smoothing / num_classes) * g[:, None])

@@ -80,7 +80,11 @@ def _probs_and_labels(probs: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]
 
 
 def _check_bins(n_bins: object) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
+    if (
+        isinstance(n_bins, bool)
+        or not isinstance(n_bins, int | np.integer)
+        or n_bins < 1
+    ):
         raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}")
     return int(n_bins)
 
@@ -97,7 +101,9 @@ def _confidence_and_outcome(probs: NDArray, y: NDArray) -> tuple[NDArray, NDArra
 # ---------------------------------------------------------------------------------------------
 
 
-def reliability_bins(probs: ArrayLike, y: ArrayLike, n_bins: int = 10) -> ReliabilityBins:
+def reliability_bins(
+    probs: ArrayLike, y: ArrayLike, n_bins: int = 10
+) -> ReliabilityBins:
     """Mean confidence, accuracy and count in each of ``n_bins`` equal-width bins.
 
     Shapes: ``probs: (n,)`` with ``y: (n,)`` in {0, 1}, or ``probs: (n, C)`` with ``y: (n,)``
@@ -121,7 +127,9 @@ def reliability_bins(probs: ArrayLike, y: ArrayLike, n_bins: int = 10) -> Reliab
     return ReliabilityBins(edges, mean_conf, accuracy, counts.astype(np.int64))
 
 
-def expected_calibration_error(probs: ArrayLike, y: ArrayLike, n_bins: int = 15) -> float:
+def expected_calibration_error(
+    probs: ArrayLike, y: ArrayLike, n_bins: int = 15
+) -> float:
     r"""Expected calibration error, the weighted gap between accuracy and confidence.
 
     :math:`\mathrm{ECE} = \sum_b \frac{n_b}{n}\,|\mathrm{acc}_b - \mathrm{conf}_b|`: the gap in
@@ -159,19 +167,29 @@ def brier_score(probs: ArrayLike, y: ArrayLike) -> float:
 
 def _logits_and_labels(logits: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
     logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim not in (1, 2) or logits.shape[0] == 0 or not np.all(np.isfinite(logits)):
+    if (
+        logits.ndim not in (1, 2)
+        or logits.shape[0] == 0
+        or not np.all(np.isfinite(logits))
+    ):
         raise ValueError(
             f"logits must be finite, of shape (n,) (binary) or (n, C) (multi-class); got shape "
             f"{logits.shape}"
         )
     num_classes = 2 if logits.ndim == 1 else logits.shape[1]
     y = np.asarray(y)
-    if y.shape != logits.shape[:1] or np.any((y < 0) | (y >= num_classes) | (y != np.round(y))):
-        raise ValueError(f"y must hold {logits.shape[0]} class labels in [0, {num_classes})")
+    if y.shape != logits.shape[:1] or np.any(
+        (y < 0) | (y >= num_classes) | (y != np.round(y))
+    ):
+        raise ValueError(
+            f"y must hold {logits.shape[0]} class labels in [0, {num_classes})"
+        )
     return logits, y.astype(np.int64)
 
 
-def negative_log_likelihood(logits: ArrayLike, y: ArrayLike, temperature: float = 1.0) -> float:
+def negative_log_likelihood(
+    logits: ArrayLike, y: ArrayLike, temperature: float = 1.0
+) -> float:
     """Mean negative log-likelihood of ``y`` under ``logits / temperature``.
 
     Binary ``logits: (n,)`` use :func:`xent.numpy.binary_cross_entropy_with_logits`,
@@ -189,7 +207,9 @@ def negative_log_likelihood(logits: ArrayLike, y: ArrayLike, temperature: float 
     ):
         raise ValueError(f"temperature must be a positive number; got {temperature!r}")
     if logits.ndim == 1:
-        return float(xn.binary_cross_entropy_with_logits(logits / temperature, y.astype(float)))
+        return float(
+            xn.binary_cross_entropy_with_logits(logits / temperature, y.astype(float))
+        )
     return float(xn.cross_entropy(logits / temperature, y))
 
 
@@ -204,7 +224,9 @@ def probabilities(logits: ArrayLike, temperature: float = 1.0) -> NDArray:
     """
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim not in (1, 2) or not np.all(np.isfinite(logits)):
-        raise ValueError(f"logits must be finite, of shape (n,) or (n, C); got {logits.shape}")
+        raise ValueError(
+            f"logits must be finite, of shape (n,) or (n, C); got {logits.shape}"
+        )
     if (
         isinstance(temperature, bool)
         or not isinstance(temperature, int | float)
@@ -212,7 +234,9 @@ def probabilities(logits: ArrayLike, temperature: float = 1.0) -> NDArray:
     ):
         raise ValueError(f"temperature must be a positive number; got {temperature!r}")
     if logits.ndim == 1:  # sigmoid(z) = softmax([0, z])[1]
-        return xn.softmax(np.stack([np.zeros_like(logits), logits / temperature], axis=1))[:, 1]
+        return xn.softmax(
+            np.stack([np.zeros_like(logits), logits / temperature], axis=1)
+        )[:, 1]
     return xn.softmax(logits / temperature)
 
 

@@ -55,13 +55,23 @@ class Split:
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
 
 
-def _check_fraction(name: str, value: object, *, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
+def _check_fraction(
+    name: str, value: object, *, low: float = 0.0, high: float = 1.0
+) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not low < value < high
+    ):
         raise ValueError(
             f"{name} must be a number strictly between {low} and {high}; got {value!r}"
         )
@@ -73,7 +83,11 @@ def _check_seed(seed: object) -> int:
 
 
 def _split(
-    X: NDArray, y: NDArray, num_classes: int, val_fraction: float, rng: np.random.Generator
+    X: NDArray,
+    y: NDArray,
+    num_classes: int,
+    val_fraction: float,
+    rng: np.random.Generator,
 ) -> Split:
     """Shuffle, then move ``val_fraction`` of each class (or of all rows) to validation."""
     if y.ndim == 1:
@@ -100,7 +114,9 @@ def _split(
 
 def _counts(n: int, num_classes: int) -> NDArray[np.int64]:
     """``n`` points shared as evenly as possible among the classes."""
-    return np.full(num_classes, n // num_classes) + (np.arange(num_classes) < n % num_classes)
+    return np.full(num_classes, n // num_classes) + (
+        np.arange(num_classes) < n % num_classes
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +157,9 @@ def blobs(
     return _split(X, y.astype(np.int64), num_classes, val_fraction, rng)
 
 
-def moons(n: int = 300, *, noise: float = 0.15, seed: int = 0, val_fraction: float = 0.25) -> Split:
+def moons(
+    n: int = 300, *, noise: float = 0.15, seed: int = 0, val_fraction: float = 0.25
+) -> Split:
     """Two interleaving half circles, two classes: a set no straight line separates.
 
     Class 0 lies on the upper half of the unit circle, class 1 on a lower half circle shifted
@@ -230,9 +248,17 @@ def imbalanced(
     (30, 10)
     """
     n = _check_int("n", n, 4)
-    positive_fraction = _check_fraction("positive_fraction", positive_fraction, high=0.5 + 1e-12)
-    if isinstance(separation, bool) or not isinstance(separation, int | float) or separation < 0:
-        raise ValueError(f"separation must be a non-negative number; got {separation!r}")
+    positive_fraction = _check_fraction(
+        "positive_fraction", positive_fraction, high=0.5 + 1e-12
+    )
+    if (
+        isinstance(separation, bool)
+        or not isinstance(separation, int | float)
+        or separation < 0
+    ):
+        raise ValueError(
+            f"separation must be a non-negative number; got {separation!r}"
+        )
     val_fraction = _check_fraction("val_fraction", val_fraction)
     num_pos = int(round(positive_fraction * n))
     if num_pos < 2:

@@ -79,7 +79,9 @@ def _class_target(
         allow_probs,
     )
     if is_probs:
-        if target.size and (target.min() < 0 or target.max() > 1):  # no (N, C) temporaries
+        if target.size and (
+            target.min() < 0 or target.max() > 1
+        ):  # no (N, C) temporaries
             bad = target[(target < 0) | (target > 1)][0]
             raise _checks.unit_interval_error("target (class probabilities)", bad)
         return (target.astype(logits.dtype, copy=False) if cast else target), True
@@ -91,19 +93,25 @@ def _class_target(
     return target, False
 
 
-def _binary_target(name: str, target: ArrayLike, like: NDArray, like_name: str) -> NDArray:
+def _binary_target(
+    name: str, target: ArrayLike, like: NDArray, like_name: str
+) -> NDArray:
     """A binary target: same shape as ``like``, values in [0, 1], cast to its dtype."""
     target = np.asarray(target)
     _checks.same_shape("target", target.shape, like_name, like.shape)
     if target.dtype.kind not in "fiub":
-        raise ValueError(f"target must hold numbers in [0, 1]; got dtype {target.dtype}")
+        raise ValueError(
+            f"target must hold numbers in [0, 1]; got dtype {target.dtype}"
+        )
     outside = (target < 0) | (target > 1)
     if np.any(outside):
         raise _checks.unit_interval_error(name, target[outside][0])
     return target.astype(like.dtype)
 
 
-def _broadcast_weight(name: str, weight: ArrayLike | None, like: NDArray) -> NDArray | None:
+def _broadcast_weight(
+    name: str, weight: ArrayLike | None, like: NDArray
+) -> NDArray | None:
     if weight is None:
         return None
     weight = np.asarray(weight)
@@ -118,8 +126,12 @@ def _reduce(loss: NDArray, reduction: str, denominator: NDArray | float | None =
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return total
-    with np.errstate(divide="ignore", invalid="ignore"):  # empty batch: 0 / 0 = nan, as torch
-        return (total / (loss.size if denominator is None else denominator)).astype(loss.dtype)
+    with np.errstate(
+        divide="ignore", invalid="ignore"
+    ):  # empty batch: 0 / 0 = nan, as torch
+        return (total / (loss.size if denominator is None else denominator)).astype(
+            loss.dtype
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +142,9 @@ def _reduce(loss: NDArray, reduction: str, denominator: NDArray | float | None =
 def _row_max(x: NDArray, axis: int) -> NDArray:
     """The maximum along ``axis``, kept as a dimension; 0 where it is not finite."""
     m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    return np.where(np.isfinite(m), m, 0.0)  # rows of all -inf (or with inf): nothing to shift
+    return np.where(
+        np.isfinite(m), m, 0.0
+    )  # rows of all -inf (or with inf): nothing to shift
 
 
 def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> NDArray:
@@ -228,12 +242,16 @@ def cross_entropy(
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
-    w = _weight(weight, num_classes, np.promote_types(logits.dtype, np.float32))  # f16: f32
+    w = _weight(
+        weight, num_classes, np.promote_types(logits.dtype, np.float32)
+    )  # f16: f32
 
     # One pass over the logits, a block of rows at a time (chapter "Cross-entropy at scale"):
     # each block is small enough to stay in cache, so no temporary grows with the batch. The
     # pass leaves a few numbers per row; the loss is then a formula in those numbers.
-    rows = logits.reshape(-1, num_classes)  # (N, C); a view when the logits are contiguous
+    rows = logits.reshape(
+        -1, num_classes
+    )  # (N, C); a view when the logits are contiguous
     eps = label_smoothing
     if is_probs:
         y = target.reshape(rows.shape)  # (N, C), converted a block at a time
@@ -243,7 +261,9 @@ def cross_entropy(
         )
         # ... gives the loss sum_c a_c (lambda - s_c): two sums of non-negative terms.
         loss = log_sum * a_sum - a_dot_s
-        return _reduce(loss.reshape(logits.shape[:-1]).astype(logits.dtype), reduction, len(rows))
+        return _reduce(
+            loss.reshape(logits.shape[:-1]).astype(logits.dtype), reduction, len(rows)
+        )
 
     t = target.reshape(-1)  # (N,)
     keep = t != ignore_index  # (N,)
@@ -273,7 +293,9 @@ def _block_rows(num_classes: int) -> int:
 def _row_blocks(num_rows: int, num_classes: int) -> list[slice]:
     """Consecutive blocks of rows that cover ``range(num_rows)``."""
     step = _block_rows(num_classes)
-    return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
+    return [
+        slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)
+    ]
 
 
 def _row_statistics(rows: NDArray, coefficients=None) -> tuple[NDArray, ...]:
@@ -286,7 +308,9 @@ def _row_statistics(rows: NDArray, coefficients=None) -> tuple[NDArray, ...]:
     :math:`s` and then, in place, :math:`e^{s}`: temporaries are bounded by the block.
     """
     num_rows, num_classes = rows.shape
-    dtype = np.promote_types(rows.dtype, np.float32)  # float16 is widened a block at a time
+    dtype = np.promote_types(
+        rows.dtype, np.float32
+    )  # float16 is widened a block at a time
     m, sum_exp = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
     a_dot_s = a_sum = None
     if coefficients is not None:
@@ -297,9 +321,13 @@ def _row_statistics(rows: NDArray, coefficients=None) -> tuple[NDArray, ...]:
         shift = _row_max(z, -1)  # (B, 1)
         m[block] = shift[:, 0]
         shifted = np.subtract(z, shift, out=scratch[: len(z)])  # (B, C), each <= 0
-        if coefficients is not None:  # before the exponentials overwrite the shifted logits
+        if (
+            coefficients is not None
+        ):  # before the exponentials overwrite the shifted logits
             a = coefficients(block)
-            a_dot_s[block] = shifted @ a if a.ndim == 1 else np.einsum("bc,bc->b", a, shifted)
+            a_dot_s[block] = (
+                shifted @ a if a.ndim == 1 else np.einsum("bc,bc->b", a, shifted)
+            )
             a_sum[block] = a.sum(axis=-1)
         np.sum(np.exp(shifted, out=shifted), axis=-1, out=sum_exp[block])
     with np.errstate(divide="ignore"):  # log(0) = -inf for a row of all -inf
@@ -565,7 +593,9 @@ def cross_entropy_grad(
     else:
         keep = (target != ignore_index)[..., None]  # (..., 1)
         onehot = np.arange(num_classes) == np.where(keep[..., 0], target, -1)[..., None]
-        a = (1 - label_smoothing) * w * onehot + label_smoothing / num_classes * w * keep
+        a = (
+            1 - label_smoothing
+        ) * w * onehot + label_smoothing / num_classes * w * keep
         denominator = (w * onehot).sum()  # summed weight of the kept targets
     grad = a.sum(axis=-1, keepdims=True) * softmax(logits) - a  # (..., C)
     if reduction == "mean":

@@ -59,13 +59,17 @@ def plot_history(
         raise ValueError(f"keys must be a non-empty list of metric names; got {keys!r}")
     missing = [k for k in keys if not any(k in row for row in history)]
     if missing:
-        raise ValueError(f"keys {missing} were never logged; logged: {sorted(history[0])}")
+        raise ValueError(
+            f"keys {missing} were never logged; logged: {sorted(history[0])}"
+        )
     ax = _axes(ax)
     x_key = "epoch" if all("epoch" in row for row in history) else "_step"
     for key in keys:
         rows = [row for row in history if key in row]
         x = [row.get(x_key, i) for i, row in enumerate(rows)]
-        ax.plot(x, [row[key] for row in rows], label=f"{label}: {key}" if label else key)
+        ax.plot(
+            x, [row[key] for row in rows], label=f"{label}: {key}" if label else key
+        )
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(x_key)
@@ -98,10 +102,18 @@ def plot_decision_regions(
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"X must have shape (n, 2), points in the plane; got {X.shape}")
+        raise ValueError(
+            f"X must have shape (n, 2), points in the plane; got {X.shape}"
+        )
     if y.shape != X.shape[:1] or y.dtype.kind not in "iu":
-        raise ValueError(f"y must hold {len(X)} integer class labels; got shape {y.shape}")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(
+            f"y must hold {len(X)} integer class labels; got shape {y.shape}"
+        )
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, int)
+        or resolution < 2
+    ):
         raise ValueError(f"resolution must be an integer >= 2; got {resolution!r}")
     ax = _axes(ax)
 
@@ -184,7 +196,9 @@ def plot_reliability(
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     binary = np.asarray(probs).ndim == 1
-    ax.set_xlabel("predicted probability of class 1" if binary else "confidence (top probability)")
+    ax.set_xlabel(
+        "predicted probability of class 1" if binary else "confidence (top probability)"
+    )
     ax.set_ylabel("fraction of class 1" if binary else "accuracy")
     ax.set_title(title or "Reliability diagram")
     ax.legend(loc="upper left", fontsize="small")

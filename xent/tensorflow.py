@@ -115,7 +115,9 @@ def _class_target(
     target = tf.cast(target, tf.int64)
     num_classes = tf.shape(logits, out_type=tf.int64)[-1]
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    return _fail_if(bad, target, _checks.index_error, logits.shape[-1], ignore_index), False
+    return _fail_if(
+        bad, target, _checks.index_error, logits.shape[-1], ignore_index
+    ), False
 
 
 def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
@@ -123,7 +125,9 @@ def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
     target = _tensor(target)
     _checks.same_shape("target", _shape(target), like_name, _shape(like))
     if _kind(target) not in "fiub":
-        raise ValueError(f"target must hold numbers in [0, 1]; got dtype {target.dtype.name}")
+        raise ValueError(
+            f"target must hold numbers in [0, 1]; got dtype {target.dtype.name}"
+        )
     target = tf.cast(target, like.dtype)
     outside = (target < 0) | (target > 1)
     return _fail_if(outside, target, _checks.unit_interval_error, name)
@@ -196,7 +200,9 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     x = _floating("x", x)
     xc = _compute(x)
     shifted = xc - _row_max(xc, axis)  # the largest entry of each row is now 0
-    out = shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=axis, keepdims=True))
+    out = shifted - tf.math.log(
+        tf.reduce_sum(tf.exp(shifted), axis=axis, keepdims=True)
+    )
     return tf.cast(out, x.dtype)
 
 
@@ -278,13 +284,19 @@ def cross_entropy(
     keep = t != ignore_index
     safe = tf.where(keep, t, tf.zeros_like(t))  # a valid index; masked below
     log_sum, picked = _log_sum_exp_and_pick(z, m, safe)  # (N,), (N,): lambda, s_t
-    kept_weight = tf.where(keep, tf.gather(w, safe), tf.zeros_like(picked))  # (N,): w_t or 0
+    kept_weight = tf.where(
+        keep, tf.gather(w, safe), tf.zeros_like(picked)
+    )  # (N,): w_t or 0
     # tf.where, not a product with 0: the tape then gives ignored rows a zero gradient.
     loss = tf.where(keep, kept_weight * (log_sum - picked), tf.zeros_like(picked))
     if eps > 0:
         # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
-        smooth = log_sum * tf.reduce_sum(w) - _shifted_dot(z, m, w)  # sum_c w_c (-log q_c)
-        loss = (1 - eps) * loss + eps / num_classes * tf.where(keep, smooth, tf.zeros_like(loss))
+        smooth = log_sum * tf.reduce_sum(w) - _shifted_dot(
+            z, m, w
+        )  # sum_c w_c (-log q_c)
+        loss = (1 - eps) * loss + eps / num_classes * tf.where(
+            keep, smooth, tf.zeros_like(loss)
+        )
     loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
     return _reduce(loss, reduction, tf.reduce_sum(tf.cast(kept_weight, logits.dtype)))
 
@@ -351,7 +363,9 @@ def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
     """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where ignored)."""
     keep = target != ignore_index  # (...)
     safe = tf.where(keep, target, tf.zeros_like(target))  # a valid index; masked below
-    picked = tf.gather(log_probs, safe[..., None], batch_dims=len(target.shape))[..., 0]  # (...)
+    picked = tf.gather(log_probs, safe[..., None], batch_dims=len(target.shape))[
+        ..., 0
+    ]  # (...)
     kept_weight = tf.where(keep, tf.gather(w, safe), tf.zeros_like(picked))
     # tf.where, not a product with 0: the tape then gives ignored rows a zero gradient.
     return tf.where(keep, -kept_weight * picked, tf.zeros_like(picked)), kept_weight
@@ -430,7 +444,9 @@ def binary_cross_entropy_with_logits(
     if pos_weight is None:
         loss = (1 - target) * z + _softplus(-z)
     else:
-        loss = (1 - target) * z + (1 + (_compute(pos_weight) - 1) * target) * _softplus(-z)
+        loss = (1 - target) * z + (1 + (_compute(pos_weight) - 1) * target) * _softplus(
+            -z
+        )
     if weight is not None:
         loss = loss * _compute(weight)
     return _reduce(tf.cast(loss, logits.dtype), reduction)
@@ -449,7 +465,9 @@ def _clamped_bce(p: Tensor, y: Tensor):
 
     def grad(upstream: Tensor):
         grad_p = upstream * (p - y) / tf.maximum(p * (1 - p), _BCE_EPS)
-        grad_y = upstream * (tf.math.log1p(-p) - tf.math.log(p))  # -logit(p), as PyTorch
+        grad_y = upstream * (
+            tf.math.log1p(-p) - tf.math.log(p)
+        )  # -logit(p), as PyTorch
         return grad_p, grad_y
 
     return -(y * log_p + (1 - y) * log_1mp), grad
@@ -478,7 +496,9 @@ def binary_cross_entropy(
     100.0
     """
     probs = _floating("probs", probs)
-    probs = _fail_if((probs < 0) | (probs > 1), probs, _checks.unit_interval_error, "probs")
+    probs = _fail_if(
+        (probs < 0) | (probs > 1), probs, _checks.unit_interval_error, "probs"
+    )
     target = _binary_target("target", target, probs, "probs")
     weight = _broadcast_weight("weight", weight, probs)
     reduction = _checks.reduction(reduction)

@@ -111,7 +111,9 @@ def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
     target = _tensor(target, like)
     _checks.same_shape("target", tuple(target.shape), like_name, tuple(like.shape))
     if _kind(target) not in "fiub":
-        raise ValueError(f"target must hold numbers in [0, 1]; got dtype {target.dtype}")
+        raise ValueError(
+            f"target must hold numbers in [0, 1]; got dtype {target.dtype}"
+        )
     outside = (target < 0) | (target > 1)
     if outside.any():
         raise _checks.unit_interval_error(name, target[outside][0].item())
@@ -126,7 +128,9 @@ def _broadcast_weight(name: str, weight, like: Tensor) -> Tensor | None:
     return weight.to(like.dtype)
 
 
-def _reduce(loss: Tensor, reduction: str, denominator: Tensor | float | None = None) -> Tensor:
+def _reduce(
+    loss: Tensor, reduction: str, denominator: Tensor | float | None = None
+) -> Tensor:
     """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element count)."""
     if reduction == "none":
         return loss
@@ -244,7 +248,9 @@ def cross_entropy(
     label_smoothing = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
     w = _weight(weight, num_classes, logits)
-    if w.requires_grad or target.requires_grad:  # gradients beyond the logits: plain autograd
+    if (
+        w.requires_grad or target.requires_grad
+    ):  # gradients beyond the logits: plain autograd
         return _cross_entropy_autograd(
             logits, target, w, ignore_index, reduction, label_smoothing, is_probs
         )
@@ -253,7 +259,12 @@ def cross_entropy(
     # numbers per row for the backward pass instead of the (..., C) log-softmax.
     rows_target = target.reshape(-1, num_classes) if is_probs else target.reshape(-1)
     loss = _torch_scale.CrossEntropy.apply(
-        logits.reshape(-1, num_classes), rows_target, w, ignore_index, label_smoothing, is_probs
+        logits.reshape(-1, num_classes),
+        rows_target,
+        w,
+        ignore_index,
+        label_smoothing,
+        is_probs,
     ).reshape(logits.shape[:-1])  # (...)
     if is_probs:
         return _reduce(loss, reduction, loss.numel())
@@ -298,11 +309,15 @@ def _cross_entropy_autograd(
 def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
     """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where ignored)."""
     keep = target != ignore_index  # (...)
-    safe = torch.where(keep, target, torch.zeros_like(target))  # a valid index; masked below
+    safe = torch.where(
+        keep, target, torch.zeros_like(target)
+    )  # a valid index; masked below
     picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
     kept_weight = torch.where(keep, w[safe], torch.zeros_like(picked))
     # torch.where, not a product with 0: autograd then gives ignored rows a zero gradient.
-    return torch.where(keep, -kept_weight * picked, torch.zeros_like(picked)), kept_weight
+    return torch.where(
+        keep, -kept_weight * picked, torch.zeros_like(picked)
+    ), kept_weight
 
 
 def nll_loss(
@@ -473,7 +488,9 @@ def sigmoid_focal_loss(
     alpha, gamma = _checks.focal_params(alpha, gamma)
     reduction = _checks.reduction(reduction)
 
-    p = torch.exp(-_softplus(-_compute(logits)))  # sigmoid(z) = exp(-softplus(-z)), stably
+    p = torch.exp(
+        -_softplus(-_compute(logits))
+    )  # sigmoid(z) = exp(-softplus(-z)), stably
     ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
     p_t = p * target + (1 - p) * (1 - target)
     # gamma = 0 is plain BCE; skipping the factor also spares the tape 0 * 0**-1 = nan.
@@ -483,7 +500,9 @@ def sigmoid_focal_loss(
     return _reduce(loss.to(logits.dtype), reduction)
 
 
-def _index_target(name: str, target, shape: tuple, num_classes: int, ignore_index: int, like):
+def _index_target(
+    name: str, target, shape: tuple, num_classes: int, ignore_index: int, like
+):
     """Class indices of the given ``shape`` in ``[0, num_classes)`` or ``ignore_index``."""
     target = _tensor(target, like)
     if tuple(target.shape) != tuple(shape):
@@ -536,7 +555,9 @@ def linear_cross_entropy(
     hidden = _floating("hidden", hidden)
     weight = _floating("weight", _tensor(weight, hidden))
     if hidden.ndim == 0:
-        raise ValueError("hidden must have a feature axis (shape (..., d)); got a scalar")
+        raise ValueError(
+            "hidden must have a feature axis (shape (..., d)); got a scalar"
+        )
     if weight.ndim != 2 or weight.shape[1] != hidden.shape[-1] or weight.shape[0] == 0:
         raise ValueError(
             f"weight must have shape (V, {hidden.shape[-1]}), one row of d = {hidden.shape[-1]} "
@@ -551,12 +572,18 @@ def linear_cross_entropy(
                 f"shape {_checks._fmt(bias.shape)}"
             )
     ignore_index = _checks.ignore_index(ignore_index)
-    target = _index_target("hidden", target, hidden.shape[:-1], num_classes, ignore_index, hidden)
+    target = _index_target(
+        "hidden", target, hidden.shape[:-1], num_classes, ignore_index, hidden
+    )
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
     if chunk_size is None:
         chunk_size = max(1, 2**22 // num_classes)  # about 16 MiB of float32 logits
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    elif (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or chunk_size < 1
+    ):
         raise ValueError(
             f"chunk_size must be a positive integer (rows per chunk); got {chunk_size!r}"
         )
@@ -629,7 +656,12 @@ def vocab_parallel_cross_entropy(
     vocab_start, num_classes = sum(sizes[:rank]), sum(sizes)
 
     target = _index_target(
-        "logits_shard", target, logits_shard.shape[:-1], num_classes, ignore_index, logits_shard
+        "logits_shard",
+        target,
+        logits_shard.shape[:-1],
+        num_classes,
+        ignore_index,
+        logits_shard,
     )
     loss = _torch_scale.VocabParallelCrossEntropy.apply(
         logits_shard.reshape(-1, logits_shard.shape[-1]),
@@ -656,6 +688,9 @@ def default_device() -> torch.device:
     """
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
         return torch.device("mps")
     return torch.device("cpu")

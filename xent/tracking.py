@@ -106,7 +106,11 @@ def api_key_available() -> bool:
     >>> isinstance(api_key_available(), bool)
     True
     """
-    return bool(os.environ.get("WANDB_API_KEY")) or _netrc_has_key() or _colab_key() is not None
+    return (
+        bool(os.environ.get("WANDB_API_KEY"))
+        or _netrc_has_key()
+        or _colab_key() is not None
+    )
 
 
 def choose_mode() -> str:
@@ -192,10 +196,18 @@ class Run:
             "id": getattr(wandb_run, "id", None) or run_dir.name,
             "started": time.time(),
         }
-        (run_dir / "config.json").write_text(json.dumps(_plain(config), indent=2) + "\n")
+        (run_dir / "config.json").write_text(
+            json.dumps(_plain(config), indent=2) + "\n"
+        )
         (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
 
-    def log(self, metrics: Mapping[str, Any], step: int | None = None, *, to_wandb: bool = True):
+    def log(
+        self,
+        metrics: Mapping[str, Any],
+        step: int | None = None,
+        *,
+        to_wandb: bool = True,
+    ):
         """Record ``metrics`` (name -> number) at ``step`` (default: one more than the last).
 
         Appends ``{"_step": step, **metrics}`` to ``history.jsonl`` and, unless ``to_wandb``
@@ -204,13 +216,25 @@ class Run:
         name that is not a string, and ``RuntimeError`` after :meth:`finish`.
         """
         if self.finished:
-            raise RuntimeError(f"run {self.name or self.dir.name} is finished; start a new one")
-        if not isinstance(metrics, Mapping) or not all(isinstance(k, str) for k in metrics):
-            raise ValueError("metrics must be a mapping from metric names (str) to numbers")
+            raise RuntimeError(
+                f"run {self.name or self.dir.name} is finished; start a new one"
+            )
+        if not isinstance(metrics, Mapping) or not all(
+            isinstance(k, str) for k in metrics
+        ):
+            raise ValueError(
+                "metrics must be a mapping from metric names (str) to numbers"
+            )
         if step is None:
             step = self._step
-        elif isinstance(step, bool) or not isinstance(step, int) or step < max(self._step - 1, 0):
-            raise ValueError(f"step must be an integer >= {max(self._step - 1, 0)}; got {step!r}")
+        elif (
+            isinstance(step, bool)
+            or not isinstance(step, int)
+            or step < max(self._step - 1, 0)
+        ):
+            raise ValueError(
+                f"step must be an integer >= {max(self._step - 1, 0)}; got {step!r}"
+            )
         row = {"_step": step, **{k: _plain(v) for k, v in metrics.items()}}
         with self.history_path.open("a") as f:
             f.write(json.dumps(row, allow_nan=True) + "\n")
@@ -232,7 +256,9 @@ class Run:
         self.finish()
 
     def __repr__(self) -> str:
-        return f"Run(project={self.project!r}, mode={self.mode!r}, dir={str(self.dir)!r})"
+        return (
+            f"Run(project={self.project!r}, mode={self.mode!r}, dir={str(self.dir)!r})"
+        )
 
 
 def _check_name(name: str, value: object, *, optional: bool) -> str | None:
@@ -278,12 +304,16 @@ def start_run(
     if config is None:
         config = {}
     if not isinstance(config, Mapping):
-        raise ValueError(f"config must be a mapping (a dict of hyperparameters); got {config!r}")
+        raise ValueError(
+            f"config must be a mapping (a dict of hyperparameters); got {config!r}"
+        )
     config = dict(config)
     if mode is None:
         mode = choose_mode()
     elif mode not in MODES:
-        raise ValueError(f"mode must be one of 'online', 'offline' or 'disabled'; got {mode!r}")
+        raise ValueError(
+            f"mode must be one of 'online', 'offline' or 'disabled'; got {mode!r}"
+        )
     root = Path(dir).expanduser().resolve() if dir is not None else runs_dir()
     (root / "wandb").mkdir(parents=True, exist_ok=True)
 
@@ -303,7 +333,9 @@ def start_run(
             group=group,
             job_type=job_type,
         )
-        print(f"Run {project}/{name or run_dir.name}: W&B disabled, history in {run.history_path}")
+        print(
+            f"Run {project}/{name or run_dir.name}: W&B disabled, history in {run.history_path}"
+        )
         return run
 
     if mode == "online" and not api_key_available():
@@ -313,12 +345,16 @@ def start_run(
             stacklevel=2,
         )
         mode = "offline"
-    if wandb.run is not None:  # wandb.log and WandbMetricsLogger talk to the one active run
+    if (
+        wandb.run is not None
+    ):  # wandb.log and WandbMetricsLogger talk to the one active run
         wandb.run.finish()
     wandb_run = _init_wandb(wandb, project, config, name, group, job_type, root, mode)
     if wandb_run is None:  # online start failed
         mode = "offline"
-        wandb_run = _init_wandb(wandb, project, config, name, group, job_type, root, mode)
+        wandb_run = _init_wandb(
+            wandb, project, config, name, group, job_type, root, mode
+        )
     run_dir = Path(wandb_run.settings.sync_dir)
     run = Run(
         project,
@@ -339,7 +375,11 @@ def start_run(
 def _init_wandb(wandb, project, config, name, group, job_type, root, mode):
     """``wandb.init`` with settings that never ask for input; None if an online start fails."""
     settings: dict[str, Any] = {"silent": True}
-    key = _colab_key() if mode == "online" and not os.environ.get("WANDB_API_KEY") else None
+    key = (
+        _colab_key()
+        if mode == "online" and not os.environ.get("WANDB_API_KEY")
+        else None
+    )
     if key:
         settings["api_key"] = key
     try:
@@ -357,7 +397,8 @@ def _init_wandb(wandb, project, config, name, group, job_type, root, mode):
         if mode != "online":
             raise
         warnings.warn(
-            f"W&B could not start online ({error}); logging offline instead.", stacklevel=3
+            f"W&B could not start online ({error}); logging offline instead.",
+            stacklevel=3,
         )
         return None
 
@@ -373,7 +414,9 @@ def read_history(run_or_path: Run | str | os.PathLike) -> list[dict[str, Any]]:
     Accepts a :class:`Run`, a run's directory or its ``history.jsonl``. Raises
     ``ValueError`` when there is no such history.
     """
-    path = run_or_path.history_path if isinstance(run_or_path, Run) else Path(run_or_path)
+    path = (
+        run_or_path.history_path if isinstance(run_or_path, Run) else Path(run_or_path)
+    )
     if path.is_dir():
         path = path / "history.jsonl"
     if not path.is_file():
@@ -382,7 +425,9 @@ def read_history(run_or_path: Run | str | os.PathLike) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def find_runs(project: str | None = None, *, root: str | os.PathLike | None = None) -> list[Path]:
+def find_runs(
+    project: str | None = None, *, root: str | os.PathLike | None = None
+) -> list[Path]:
     """Directories of the runs under ``root`` (default :func:`runs_dir`), oldest first.
 
     With ``project``, only the runs of that project.
@@ -394,7 +439,9 @@ def find_runs(project: str | None = None, *, root: str | os.PathLike | None = No
     base = (Path(root) if root is not None else runs_dir()) / "wandb"
     found = []
     for meta_path in base.glob("*/run.json"):
-        if meta_path.parent.is_symlink():  # W&B's "latest-run" points at a run already listed
+        if (
+            meta_path.parent.is_symlink()
+        ):  # W&B's "latest-run" points at a run already listed
             continue
         meta = json.loads(meta_path.read_text())
         if project is None or meta.get("project") == project:

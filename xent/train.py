@@ -69,7 +69,9 @@ def _positive_float(name: str, value: object) -> float:
 
 def _check_split(split: object) -> Split:
     if not isinstance(split, Split):
-        raise ValueError(f"split must be an xent.data.Split; got {type(split).__name__}")
+        raise ValueError(
+            f"split must be an xent.data.Split; got {type(split).__name__}"
+        )
     return split
 
 
@@ -79,7 +81,9 @@ def _seed(seed: object) -> int:
     return int(seed)
 
 
-def _record(history: list, run: Run | None, row: dict[str, Any], *, to_wandb: bool = True):
+def _record(
+    history: list, run: Run | None, row: dict[str, Any], *, to_wandb: bool = True
+):
     """Append ``row`` (plain floats) to ``history`` and log it to ``run`` if there is one."""
     row = {k: (v if k == "epoch" else float(v)) for k, v in row.items()}
     history.append(row)
@@ -152,7 +156,9 @@ def _backward(params, X, hidden, grad_logits) -> dict[str, NDArray]:
     """Parameter gradients from ``grad_logits = dL/dlogits (n, C)``, by the chain rule."""
     if hidden is None:
         return {"W": X.T @ grad_logits, "b": grad_logits.sum(axis=0)}
-    grad_hidden = grad_logits @ params["W2"].T * (1 - hidden**2)  # (n, H); tanh' = 1 - tanh^2
+    grad_hidden = (
+        grad_logits @ params["W2"].T * (1 - hidden**2)
+    )  # (n, H); tanh' = 1 - tanh^2
     return {
         "W1": X.T @ grad_hidden,
         "b1": grad_hidden.sum(axis=0),
@@ -171,7 +177,9 @@ def _mse(logits: NDArray, y: NDArray) -> tuple[float, NDArray]:
     return float(np.mean(np.sum(e**2, axis=1))), grad
 
 
-def _numpy_loss(name: str, logits: NDArray, y: NDArray, options: dict) -> tuple[float, NDArray]:
+def _numpy_loss(
+    name: str, logits: NDArray, y: NDArray, options: dict
+) -> tuple[float, NDArray]:
     if name == "mse":
         return _mse(logits, y)
     loss = float(xn.cross_entropy(logits, y, **options))
@@ -210,26 +218,34 @@ def fit_numpy(
     """
     split = _check_split(split)
     if split.multilabel:
-        raise ValueError("split must hold class indices; fit_numpy does not train multi-label")
+        raise ValueError(
+            "split must hold class indices; fit_numpy does not train multi-label"
+        )
     num_epochs = _positive_int("num_epochs", num_epochs)
     lr = _positive_float("lr", lr)
     if loss not in ("cross_entropy", "mse"):
         raise ValueError(f"loss must be 'cross_entropy' or 'mse'; got {loss!r}")
     options = {"weight": weight, "label_smoothing": label_smoothing}
     if loss == "mse" and (weight is not None or label_smoothing):
-        raise ValueError("weight and label_smoothing apply to loss='cross_entropy' only")
+        raise ValueError(
+            "weight and label_smoothing apply to loss='cross_entropy' only"
+        )
     if params is None:
         params = init_numpy(
             split.num_features, split.num_classes, hidden_size=hidden_size, seed=seed
         )
-    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}  # a private copy
+    params = {
+        k: np.array(v, dtype=np.float64) for k, v in params.items()
+    }  # a private copy
     X_train, y_train = split.X_train.astype(np.float64), split.y_train  # (n, d), (n,)
     X_val, y_val = split.X_val.astype(np.float64), split.y_val
 
     history: list[dict[str, float]] = []
     for epoch in range(num_epochs):
         logits, hidden = _forward(params, X_train)  # (n, C), (n, H) or None
-        train_loss, grad_logits = _numpy_loss(loss, logits, y_train, options)  # dL/dlogits
+        train_loss, grad_logits = _numpy_loss(
+            loss, logits, y_train, options
+        )  # dL/dlogits
         grads = _backward(params, X_train, hidden, grad_logits)
         for name in params:  # one step of plain gradient descent
             params[name] -= lr * grads[name]
@@ -254,7 +270,11 @@ def fit_numpy(
 
 
 def mlp_torch(
-    num_features: int, num_outputs: int, *, hidden_sizes: tuple[int, ...] = (32, 32), seed: int = 0
+    num_features: int,
+    num_outputs: int,
+    *,
+    hidden_sizes: tuple[int, ...] = (32, 32),
+    seed: int = 0,
 ):
     """A ReLU MLP ``torch.nn.Sequential``, initialised from ``seed`` (same seed, same weights).
 
@@ -341,11 +361,15 @@ def fit_torch(
 
     split = _check_split(split)
     if not callable(loss_fn):
-        raise ValueError(f"loss_fn must be callable (logits, target) -> loss; got {loss_fn!r}")
+        raise ValueError(
+            f"loss_fn must be callable (logits, target) -> loss; got {loss_fn!r}"
+        )
     num_epochs = _positive_int("num_epochs", num_epochs)
     lr = _positive_float("lr", lr)
     batch_size = _positive_int("batch_size", batch_size)
-    generator = torch.Generator().manual_seed(_seed(seed))  # minibatch order, on the CPU
+    generator = torch.Generator().manual_seed(
+        _seed(seed)
+    )  # minibatch order, on the CPU
     device = xt.default_device() if device is None else torch.device(device)
 
     model = model.to(device)
@@ -353,7 +377,9 @@ def fit_torch(
     X_val = torch.as_tensor(split.X_val, device=device)
     with torch.no_grad():
         num_outputs = model(X_val[:1]).shape[-1]
-    y_train, y_val, binary = _torch_targets(split, num_outputs, device)  # (n,) or (n, L)
+    y_train, y_val, binary = _torch_targets(
+        split, num_outputs, device
+    )  # (n,) or (n, L)
 
     def logits_of(X):
         logits = model(X)  # (b, C), or (b, 1) for a binary head
@@ -365,7 +391,9 @@ def fit_torch(
     for epoch in range(num_epochs):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
-        total = torch.zeros((), device=device)  # summed on the device: one sync per epoch
+        total = torch.zeros(
+            (), device=device
+        )  # summed on the device: one sync per epoch
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]  # (b,)
             loss = loss_fn(logits_of(X_train[batch]), y_train[batch])  # scalar
@@ -416,9 +444,13 @@ def keras_loss(name: str = "cross_entropy", **options) -> Callable:
     'xent_cross_entropy'
     """
     if name not in _KERAS_LOSSES:
-        raise ValueError(f"name must be one of {', '.join(_KERAS_LOSSES)}; got {name!r}")
+        raise ValueError(
+            f"name must be one of {', '.join(_KERAS_LOSSES)}; got {name!r}"
+        )
     if "reduction" in options:
-        raise ValueError("reduction is set by Keras (it averages over the batch); leave it out")
+        raise ValueError(
+            "reduction is set by Keras (it averages over the batch); leave it out"
+        )
 
     def loss(y_true, y_pred):
         import tensorflow as tf
@@ -442,7 +474,11 @@ def keras_loss(name: str = "cross_entropy", **options) -> Callable:
 
 
 def mlp_keras(
-    num_features: int, num_outputs: int, *, hidden_sizes: tuple[int, ...] = (32, 32), seed: int = 0
+    num_features: int,
+    num_outputs: int,
+    *,
+    hidden_sizes: tuple[int, ...] = (32, 32),
+    seed: int = 0,
 ):
     """A ReLU MLP ``keras.Sequential`` with linear outputs (logits), initialised from ``seed``.
 
@@ -463,7 +499,9 @@ def mlp_keras(
 
 def predict_proba_keras(model, X: NDArray) -> NDArray:
     """Probabilities as a NumPy array: ``(n, C)`` softmax, or ``(n,)`` sigmoid for one output."""
-    logits = np.asarray(model(np.asarray(X, dtype=np.float32), training=False), dtype=np.float64)
+    logits = np.asarray(
+        model(np.asarray(X, dtype=np.float32), training=False), dtype=np.float64
+    )
     if logits.shape[-1] == 1:
         return 1 / (1 + np.exp(-logits[..., 0]))
     return xn.softmax(logits)
@@ -477,7 +515,10 @@ def _keras_history_callback(run: Run | None, history: list):
 
     class History(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            row = {"epoch": epoch, **{names.get(k, k): v for k, v in (logs or {}).items()}}
+            row = {
+                "epoch": epoch,
+                **{names.get(k, k): v for k, v in (logs or {}).items()},
+            }
             # WandbMetricsLogger already sends Keras's logs to W&B: write only the JSONL here.
             _record(history, run, row, to_wandb=False)
 
@@ -516,16 +557,23 @@ def fit_keras(
 
     binary = split.multilabel or model.output_shape[-1] == 1
     if binary:
-        accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)  # logits
+        accuracy = keras.metrics.BinaryAccuracy(
+            name="accuracy", threshold=0.0
+        )  # logits
     else:
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     y_train, y_val = split.y_train, split.y_val  # (n,) int64 or (n, L) float32
     if binary and not split.multilabel:
-        y_train, y_val = (y.astype(np.float32)[:, None] for y in (y_train, y_val))  # (n, 1)
+        y_train, y_val = (
+            y.astype(np.float32)[:, None] for y in (y_train, y_val)
+        )  # (n, 1)
 
     # jit_compile=False: the xent loss checks its inputs with graph assertions, which XLA drops.
     model.compile(
-        optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[accuracy], jit_compile=False
+        optimizer=keras.optimizers.Adam(lr),
+        loss=loss,
+        metrics=[accuracy],
+        jit_compile=False,
     )
     history: list[dict[str, float]] = []
     callbacks = [_keras_history_callback(run, history)]

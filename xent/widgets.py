@@ -61,7 +61,9 @@ def _new_figure(figsize: tuple[float, float], dpi: float) -> Figure:
     return Figure(figsize=figsize, dpi=dpi, layout="constrained")
 
 
-def _draw(fig: Figure, draw_frame: DrawFrame, value: float, label: str, fmt: str) -> None:
+def _draw(
+    fig: Figure, draw_frame: DrawFrame, value: float, label: str, fmt: str
+) -> None:
     """Clear ``fig``, let ``draw_frame`` draw the figure for ``value``, and title it."""
     fig.clear()
     draw_frame(fig, value)
@@ -163,5 +165,7 @@ def live(
         layout=widgets.Layout(width="min(100%, 32rem)"),
     )
     image = widgets.Image(value=png(slider.value), format="png")
-    slider.observe(lambda change: setattr(image, "value", png(change["new"])), names="value")
+    slider.observe(
+        lambda change: setattr(image, "value", png(change["new"])), names="value"
+    )
     return widgets.VBox([slider, image])

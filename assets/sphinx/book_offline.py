@@ -65,7 +65,10 @@ def leave_out_thebe(app: Sphinx, config: Config) -> None:
         return
     for listener in list(app.events.listeners.get("env-before-read-docs", [])):
         handler = listener.handler
-        if handler.__module__ == "sphinx_thebe" and handler.__name__ == "init_thebe_core":
+        if (
+            handler.__module__ == "sphinx_thebe"
+            and handler.__name__ == "init_thebe_core"
+        ):
             app.disconnect(listener.id)
 
 
