@@ -17,7 +17,10 @@ import pytest
 from conftest import book_config, book_dir, source_of, toc_docnames
 
 COLAB_HOST = "https://colab.research.google.com"
-SETUP_COMMENT = "# Set-up: in Google Colab, install this book's package `xent`; anywhere else, do nothing."  # noqa: E501
+SETUP_COMMENT = (
+    "# Set-up: in Google Colab, install this book's package `xent`; "
+    "elsewhere, do nothing."
+)
 
 
 def notebook_docnames() -> list[str]:
@@ -108,10 +111,35 @@ def test_notebook_colab_cell_installs_from_the_configured_repository(docname):
     assert '"google.colab" in sys.modules' in first, (
         f"{docname}: set-up cell must check for Colab"
     )
-    addresses = re.findall(r"git\+(\S+?)@([\w./-]+)\"", first)
-    assert addresses == [(url, branch)], (
-        f"{docname}: the set-up cell installs from {addresses}, "
+    # the address is written once, as `repository`, and pip gets it through IPython's
+    # `{name}` expansion of the `%pip` line
+    repositories = re.findall(r'^\s+repository = "(\S+)"$', first, re.M)
+    branches = re.findall(
+        r'^\s+%pip install -q "xent\[notebooks\] @ git\+\{repository\}@([\w./-]+)"$',
+        first,
+        re.M,
+    )
+    assert (repositories, branches) == ([url], [branch]), (
+        f"{docname}: the set-up cell installs from {repositories}@{branches}, "
         f"but _config.yml's repository is {url}@{branch}"
+    )
+
+
+@pytest.mark.parametrize("docname", notebook_docnames())
+def test_notebook_setup_cell_is_short_or_hidden_with_a_note(docname):
+    notebook = json.loads(source_of(docname).read_text(encoding="utf-8"))
+    cell = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
+    lines = "".join(cell["source"]).splitlines()
+    assert max(map(len, lines)) <= 88, f"{docname}: a set-up line is wider than 88"
+    if len(lines) <= 3:
+        return
+    metadata = cell["metadata"]
+    assert "hide-input" in metadata.get("tags", []), (
+        f"{docname}: a set-up cell of {len(lines)} lines must be hidden (`hide-input`)"
+    )
+    note = metadata.get("mystnb", {}).get("code_prompt_show", "")
+    assert "Colab" in note and "\n" not in note and len(note) <= 88, (
+        f"{docname}: the hidden set-up cell needs a one-line note; got {note!r}"
     )
 
 

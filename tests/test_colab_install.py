@@ -19,6 +19,11 @@ situation on this machine, honestly and in well under two minutes:
    TensorFlow, and the NumPy, PyTorch and TensorFlow backends all compute the same
    cross-entropy as ``torch.nn.functional.cross_entropy`` and a direct NumPy formula.
 
+A second, fast test runs each notebook's set-up cell itself in an IPython shell, once with
+a stand-in ``google.colab`` module and once without, with a ``%pip`` magic that records its
+arguments: in "Colab" it asks pip, once, for ``xent[notebooks]`` from ``_config.yml``'s
+repository and branch; anywhere else it does nothing.
+
 Here TensorFlow is the ``tensorflow-cpu`` distribution (Colab's is ``tensorflow``), which is why
 the test installs the wheel without its ``[tensorflow]`` extra.
 """
@@ -29,6 +34,7 @@ import importlib.metadata as md
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,8 +45,6 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 COLAB_PROVIDES = ("numpy", "matplotlib", "torch", "tensorflow", "ipywidgets")
@@ -153,6 +157,7 @@ def _build_wheel(tmp: Path) -> Path:
     return wheel
 
 
+@pytest.mark.slow
 def test_wheel_installs_and_runs_in_a_colab_like_environment(tmp_path):
     pytest.importorskip(
         "build", reason="the `build` package is needed to build the wheel"
@@ -175,6 +180,8 @@ def test_wheel_installs_and_runs_in_a_colab_like_environment(tmp_path):
     ]
     required = [r for r in requires if "extra ==" not in r]
     assert [Requirement(r).name for r in required] == ["numpy"], required
+    extras = re.findall(r"^Provides-Extra: (\S+)$", metadata.decode(), re.M)
+    assert "notebooks" in extras, f"the set-up cells install xent[notebooks]; {extras}"
 
     environment = tmp_path / "colab"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(environment)
@@ -236,3 +243,58 @@ def test_wheel_installs_and_runs_in_a_colab_like_environment(tmp_path):
             backend,
             report,
         )
+
+
+RUN_SETUP_CELLS = r"""
+import json, sys, types
+from IPython.core.interactiveshell import InteractiveShell
+
+shell = InteractiveShell.instance()
+calls = []
+shell.register_magic_function(calls.append, "line", "pip")
+report = {}
+for path in sys.argv[1:]:
+    notebook = json.load(open(path, encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    source = "".join(cell["source"])
+    runs = {}
+    for place in ("elsewhere", "colab"):
+        if place == "colab":
+            sys.modules["google.colab"] = types.ModuleType("google.colab")
+        calls.clear()
+        result = shell.run_cell(source, store_history=False)
+        runs[place] = {"ok": result.success, "pip": list(calls)}
+        sys.modules.pop("google.colab", None)
+    report[path] = runs
+print(json.dumps(report))
+"""
+
+
+def test_setup_cell_pip_installs_xent_in_colab_and_does_nothing_elsewhere():
+    from conftest import book_config, book_dir
+
+    repository = book_config()["repository"]
+    url = repository["url"].rstrip("/")
+    branch = repository.get("branch", "main")
+    notebooks = sorted((book_dir() / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_SETUP_CELLS, *map(str, notebooks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    for path, runs in report.items():
+        name = Path(path).name
+        assert runs["elsewhere"] == {"ok": True, "pip": []}, (name, runs)
+        assert runs["colab"]["ok"], (name, runs)
+        (line,) = runs["colab"]["pip"]  # exactly one `%pip` call, arguments expanded
+        command, *options, argument = shlex.split(line)
+        assert (command, options) == ("install", ["-q"]), (name, line)
+        requirement = Requirement(argument)
+        assert requirement.name == "xent", (name, line)
+        assert requirement.extras == {"notebooks"}, (name, line)
+        assert requirement.url == f"git+{url}@{branch}", (name, line)
