@@ -14,6 +14,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from xent import _numpy_blocked as blocked
 from xent import numpy as xn
 
 OPTIONS = [
@@ -72,7 +73,8 @@ def _plain_cross_entropy(
 @pytest.mark.parametrize("probs", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
 def test_numpy_blocks_give_the_plain_formula(monkeypatch, options, probs, dtype):
-    monkeypatch.setattr(xn, "_BLOCK_BYTES", 3 * 4 * 7)  # 3 rows of 7 classes per block
+    monkeypatch.setattr(xn, "_PLAIN_MAX_BYTES", 0)  # every input takes the blocked pass
+    monkeypatch.setattr(blocked, "_BLOCK_BYTES", 3 * 4 * 7)  # 3 rows of 7 classes
     rng = np.random.default_rng(0)
     logits, target, options = _case(rng, (4, 5), 7, dtype, probs, options)
     got = xn.cross_entropy(logits, target, **options)
@@ -83,11 +85,12 @@ def test_numpy_blocks_give_the_plain_formula(monkeypatch, options, probs, dtype)
 
 
 def test_numpy_block_count_does_not_change_the_result(monkeypatch):
+    monkeypatch.setattr(xn, "_PLAIN_MAX_BYTES", 0)  # every input takes the blocked pass
     rng = np.random.default_rng(1)
     logits, target = rng.normal(size=(50, 9)), rng.integers(0, 9, size=50)
     want = xn.cross_entropy(logits, target, reduction="none", label_smoothing=0.1)
     for block_rows in (1, 2, 7, 49, 50, 1000):
-        monkeypatch.setattr(xn, "_BLOCK_BYTES", block_rows * 4 * 9)
+        monkeypatch.setattr(blocked, "_BLOCK_BYTES", block_rows * 4 * 9)
         got = xn.cross_entropy(logits, target, reduction="none", label_smoothing=0.1)
         np.testing.assert_allclose(
             got, want, rtol=1e-14
@@ -112,7 +115,7 @@ def test_numpy_memory_is_bounded_by_a_block_not_the_batch():
     peak = _numpy_peak(logits, target, label_smoothing=0.1)
     assert peak <= 0.05 * logits.nbytes, f"{peak / logits.nbytes:.3f} of the logits"
     # One scratch block (the shifted logits, then their exponentials) and per-row numbers.
-    assert peak <= xn._BLOCK_BYTES + 96 * len(logits), peak / xn._BLOCK_BYTES
+    assert peak <= blocked._BLOCK_BYTES + 96 * len(logits), peak / blocked._BLOCK_BYTES
 
 
 @pytest.mark.parametrize("target_dtype", [np.float32, np.float64])
@@ -122,7 +125,9 @@ def test_numpy_probability_targets_are_read_a_block_at_a_time(target_dtype):
     probs = rng.dirichlet(np.ones(4096), size=2048).astype(target_dtype)
     peak = _numpy_peak(logits, probs, label_smoothing=0.1)
     # Neither the range check nor a float64 target makes an (N, C) copy: a few blocks at most.
-    assert peak <= 6 * xn._BLOCK_BYTES + 96 * len(logits), peak / xn._BLOCK_BYTES
+    assert peak <= 6 * blocked._BLOCK_BYTES + 96 * len(logits), (
+        peak / blocked._BLOCK_BYTES
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -221,9 +221,9 @@ def build(
 
 def _build_exp_floor(impl: str, logits: np.ndarray, torch) -> Callable[[], tuple]:
     """``exp`` of every logit, a block of rows at a time into one scratch block, nothing else."""
-    from xent import numpy as xn
+    from xent import _numpy_blocked
 
-    blocks = xn._row_blocks(*logits.shape)
+    blocks = _numpy_blocked._row_blocks(*logits.shape)
     if torch is None:
         scratch = np.empty_like(logits[blocks[0]])
 

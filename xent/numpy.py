@@ -2,9 +2,12 @@
 
 Read this module top to bottom like a chapter: small helpers first, then the stable
 building blocks (log-sum-exp, log-softmax, softmax), then the losses, then the
-information-theoretic quantities and the analytic gradient that the theory chapters derive.
-``xent.torch`` and ``xent.tensorflow`` define the same functions, in the same order, with the
-same signatures; they are tested against this module and against their frameworks' losses.
+information-theoretic quantities and the analytic gradient that the theory chapters
+derive. Each function is the plain formula its chapter derives; the one optimised path,
+the blocked pass that ``cross_entropy`` uses for large inputs, lives in
+``xent._numpy_blocked`` and is tested against it. ``xent.torch`` and ``xent.tensorflow``
+define the same functions, in the same order, with the same signatures; they are tested
+against this module and against their frameworks' losses.
 
 Classes are on the last axis: ``logits`` has shape ``(..., C)``. The numbers follow
 ``torch.nn.functional`` exactly, options included.
@@ -31,9 +34,9 @@ __all__ = [
     "cross_entropy_grad",
 ]
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Helpers: argument conversion and reductions
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _floating(name: str, x: ArrayLike) -> NDArray:
@@ -63,10 +66,10 @@ def _class_target(
     allow_probs: bool = True,
     cast: bool = True,
 ) -> tuple[NDArray, bool]:
-    """Check a multi-class target; return it (int64 indices or probabilities) and its kind.
+    """Check a multi-class target; return it (int64 indices or probabilities), its kind.
 
-    Probabilities are cast to the dtype of ``logits``, unless ``cast`` is False (a caller that
-    converts them a block at a time, to avoid a full copy).
+    Probabilities are cast to the dtype of ``logits``, unless ``cast`` is False (for a
+    caller that converts them itself, perhaps a block at a time, to avoid a full copy).
     """
     target = np.asarray(target)
     is_probs = _checks.class_target(
@@ -120,7 +123,7 @@ def _broadcast_weight(
 
 
 def _reduce(loss: NDArray, reduction: str, denominator: NDArray | float | None = None):
-    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element count)."""
+    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the size)."""
     if reduction == "none":
         return loss
     total = loss.sum(dtype=loss.dtype)
@@ -134,9 +137,9 @@ def _reduce(loss: NDArray, reduction: str, denominator: NDArray | float | None =
         )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Stable building blocks
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _row_max(x: NDArray, axis: int) -> NDArray:
@@ -198,9 +201,15 @@ def softmax(x: ArrayLike, axis: int = -1) -> NDArray:
     return np.exp(log_softmax(x, axis=axis))
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Losses
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+
+
+# Logits of more bytes than this (4 MiB) go through the blocked pass of
+# ``xent._numpy_blocked``: the plain formula's temporaries, a few arrays the size of the
+# logits, would no longer fit in a core's cache, and would grow with the batch.
+_PLAIN_MAX_BYTES = 2**22
 
 
 def cross_entropy(
@@ -214,22 +223,24 @@ def cross_entropy(
 ):
     r"""Cross-entropy between ``target`` and the softmax of ``logits``.
 
-    For a class index :math:`t`, the loss of one row is :math:`-w_t \log q_t` with
+    For a class index :math:`y`, the loss of one row is :math:`-w_y \log q_y` with
     :math:`q = \mathrm{softmax}(z)`; with label smoothing :math:`\varepsilon` it is
-    :math:`(1-\varepsilon)(-w_t \log q_t) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
-    For class probabilities :math:`y` it is :math:`-\sum_c w_c y'_c \log q_c` with
-    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed weight
-    of the non-ignored targets (class indices) or by the number of rows (probabilities),
-    exactly as ``torch.nn.functional.cross_entropy`` does.
+    :math:`(1-\varepsilon)(-w_y \log q_y) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
+    For class probabilities :math:`p` it is :math:`-\sum_c w_c p'_c \log q_c` with
+    :math:`p' = (1-\varepsilon) p + \varepsilon / C`. ``"mean"`` divides by the summed
+    weight of the non-ignored targets (class indices) or by the number of rows
+    (probabilities), exactly as ``torch.nn.functional.cross_entropy`` does.
 
-    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or ``(..., C)``
-    class probabilities; ``weight: (C,)``. Returns ``(...)`` for ``reduction="none"``, else
-    a scalar.
+    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or
+    ``(..., C)`` class probabilities; ``weight: (C,)``. Returns ``(...)`` for
+    ``reduction="none"``, else a scalar.
 
-    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, C)`` that are not
-    ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of shape ``(C,)``,
-    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
-    Derived in the chapter "From maximum likelihood to cross-entropy".
+    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, C)`` that
+    are not ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of
+    shape ``(C,)``, ``label_smoothing`` outside ``[0, 1]`` and an unknown
+    ``reduction``. Derived in the chapter "From maximum likelihood to cross-entropy".
+    Inputs larger than ``_PLAIN_MAX_BYTES`` go through ``xent._numpy_blocked``: the same
+    numbers, one cache-sized block of rows at a time (chapter "Cross-entropy at scale").
 
     >>> logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     >>> round(float(cross_entropy(logits, np.array([0, 2]))), 4)  # (0.1698 + log 3) / 2
@@ -240,102 +251,35 @@ def cross_entropy(
     ignore_index = _checks.ignore_index(ignore_index)
     target, is_probs = _class_target(logits, target, ignore_index, cast=False)
     reduction = _checks.reduction(reduction)
-    label_smoothing = _checks.label_smoothing(label_smoothing)
+    eps = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
-    w = _weight(
-        weight, num_classes, np.promote_types(logits.dtype, np.float32)
-    )  # f16: f32
+    # float16 logits are computed in float32, and so are their weights
+    w = _weight(weight, num_classes, np.promote_types(logits.dtype, np.float32))
+    if logits.nbytes > _PLAIN_MAX_BYTES:
+        from xent import _numpy_blocked  # it builds on this module's helpers
 
-    # One pass over the logits, a block of rows at a time (chapter "Cross-entropy at scale"):
-    # each block is small enough to stay in cache, so no temporary grows with the batch. The
-    # pass leaves a few numbers per row; the loss is then a formula in those numbers.
-    rows = logits.reshape(
-        -1, num_classes
-    )  # (N, C); a view when the logits are contiguous
-    eps = label_smoothing
+        loss, denominator = _numpy_blocked.cross_entropy(
+            logits, target, is_probs, w, ignore_index, eps
+        )
+        return _reduce(loss, reduction, denominator)
+
+    log_probs = log_softmax(_compute(logits))  # (..., C): log q_c = z_c - LSE(z)
     if is_probs:
-        y = target.reshape(rows.shape)  # (N, C), converted a block at a time
-        # Per row, the weighted smoothed target a_c = w_c ((1 - eps) y_c + eps / C) ...
-        _, log_sum, a_dot_s, a_sum = _row_statistics(
-            rows, lambda b: w * ((1 - eps) * y[b].astype(w.dtype) + eps / num_classes)
-        )
-        # ... gives the loss sum_c a_c (lambda - s_c): two sums of non-negative terms.
-        loss = log_sum * a_sum - a_dot_s
-        return _reduce(
-            loss.reshape(logits.shape[:-1]).astype(logits.dtype), reduction, len(rows)
-        )
+        # Smoothing mixes the target with the uniform distribution over the C classes.
+        p = (1 - eps) * target.astype(w.dtype) + eps / num_classes  # (..., C)
+        loss = -(w * p * log_probs).sum(axis=-1)  # (...)
+        return _reduce(loss.astype(logits.dtype), reduction, loss.size)
 
-    t = target.reshape(-1)  # (N,)
-    keep = t != ignore_index  # (N,)
-    safe = np.where(keep, t, 0)  # any valid index where ignored; masked out below
-    kept_weight = np.where(keep, w[safe], 0)  # (N,): w_t, or 0 where ignored
-    m, log_sum, w_dot_s, _ = _row_statistics(rows, (lambda b: w) if eps > 0 else None)
-    picked = _compute(rows[np.arange(len(rows)), safe]) - m  # (N,): s_t = z_t - m
-    loss = np.where(keep, kept_weight * (log_sum - picked), 0)  # -w_t log q_t
-    if eps > 0:  # the uniform part of the smoothed target: sum_c w_c (-log q_c)
-        smooth = np.where(keep, log_sum * w.sum() - w_dot_s, 0)
-        loss = (1 - eps) * loss + eps / num_classes * smooth
-    loss = loss.reshape(logits.shape[:-1]).astype(logits.dtype)  # (...)
-    return _reduce(loss, reduction, kept_weight.sum())
-
-
-# A block of rows of about this many bytes, and its scratch copy, stay in the cache of one
-# core (L2 is 0.5 to 2 MiB today); smaller blocks cost more Python calls per row, larger ones
-# spill to the shared L3 or to main memory.
-_BLOCK_BYTES = 2**19
-
-
-def _block_rows(num_classes: int) -> int:
-    """How many rows of ``num_classes`` float32 logits fill one block (at least one)."""
-    return max(1, _BLOCK_BYTES // (4 * num_classes))
-
-
-def _row_blocks(num_rows: int, num_classes: int) -> list[slice]:
-    """Consecutive blocks of rows that cover ``range(num_rows)``."""
-    step = _block_rows(num_classes)
-    return [
-        slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)
-    ]
-
-
-def _row_statistics(rows: NDArray, coefficients=None) -> tuple[NDArray, ...]:
-    r"""One pass over ``rows: (N, C)``, a block of rows at a time: four numbers per row.
-
-    They are, each ``(N,)``: the shift :math:`m = \max_j z_j`; :math:`\lambda = \log \sum_j
-    e^{s_j}` of the shifted logits :math:`s = z - m`; and, when ``coefficients`` is given
-    (else None), :math:`\sum_c a_c s_c` and :math:`\sum_c a_c`, where ``coefficients(block)``
-    returns the :math:`a` of a block of rows, ``(C,)`` or ``(B, C)``. One scratch block holds
-    :math:`s` and then, in place, :math:`e^{s}`: temporaries are bounded by the block.
-    """
-    num_rows, num_classes = rows.shape
-    dtype = np.promote_types(
-        rows.dtype, np.float32
-    )  # float16 is widened a block at a time
-    m, sum_exp = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
-    a_dot_s = a_sum = None
-    if coefficients is not None:
-        a_dot_s, a_sum = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
-    scratch = np.empty((min(num_rows, _block_rows(num_classes)), num_classes), dtype)
-    for block in _row_blocks(num_rows, num_classes):
-        z = _compute(rows[block])  # (B, C)
-        shift = _row_max(z, -1)  # (B, 1)
-        m[block] = shift[:, 0]
-        shifted = np.subtract(z, shift, out=scratch[: len(z)])  # (B, C), each <= 0
-        if (
-            coefficients is not None
-        ):  # before the exponentials overwrite the shifted logits
-            a = coefficients(block)
-            a_dot_s[block] = (
-                shifted @ a if a.ndim == 1 else np.einsum("bc,bc->b", a, shifted)
-            )
-            a_sum[block] = a.sum(axis=-1)
-        np.sum(np.exp(shifted, out=shifted), axis=-1, out=sum_exp[block])
-    with np.errstate(divide="ignore"):  # log(0) = -inf for a row of all -inf
-        return m, np.log(sum_exp), a_dot_s, a_sum
+    loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...): -w_y log q_y
+    if eps > 0:
+        # The uniform part of the smoothed target: every class, weighted; ignored: 0.
+        uniform = np.where(target != ignore_index, -(w * log_probs).sum(axis=-1), 0)
+        loss = (1 - eps) * loss + eps / num_classes * uniform
+    return _reduce(loss.astype(logits.dtype), reduction, kept_weight.sum())
 
 
 def _nll(log_probs: NDArray, target: NDArray, w: NDArray, ignore_index: int):
-    """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where ignored)."""
+    """Per element, ``-w[y] * log_probs[y]`` and the weight ``w[y]`` (0 if ignored)."""
     keep = target != ignore_index  # (...)
     safe = np.where(keep, target, 0)  # any valid index where ignored; masked out below
     picked = np.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]  # (...)
@@ -353,15 +297,16 @@ def nll_loss(
 ):
     r"""Negative log-likelihood of class indices under given log-probabilities.
 
-    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides the sum
-    by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
-    ``torch.nn.functional.nll_loss``. ``cross_entropy(z, t)`` equals
-    ``nll_loss(log_softmax(z), t)``.
+    One element's loss is :math:`-w_y \cdot \mathrm{log\_probs}_y`; ``"mean"`` divides
+    the sum by :math:`\sum w_y` over the targets that are not ``ignore_index``, as
+    ``torch.nn.functional.nll_loss``. ``cross_entropy(z, y)`` equals
+    ``nll_loss(log_softmax(z), y)``.
 
     Shapes: ``log_probs: (..., C)``, ``target: (...)`` integers, ``weight: (C,)``.
-    Raises ``ValueError`` as :func:`cross_entropy` does (class probabilities are refused).
+    Raises ``ValueError`` as :func:`cross_entropy` does (and refuses probabilities).
 
-    >>> round(float(nll_loss(np.log(np.array([[0.5, 0.5], [0.9, 0.1]])), np.array([0, 0]))), 4)
+    >>> log_probs = np.log(np.array([[0.5, 0.5], [0.9, 0.1]]))
+    >>> round(float(nll_loss(log_probs, np.array([0, 0]))), 4)
     0.3993
     """
     log_probs = _floating("log_probs", log_probs)
@@ -398,10 +343,12 @@ def binary_cross_entropy_with_logits(
 
     Shapes: ``logits: (...)``; ``target``: same shape; ``weight`` and ``pos_weight``:
     broadcastable to it (``pos_weight`` usually ``(C,)``, one per label).
-    Raises ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an unknown
-    ``reduction``. Derived in the chapter "From maximum likelihood to cross-entropy".
+    Raises ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an
+    unknown ``reduction``. Derived in the chapter "From maximum likelihood to
+    cross-entropy".
 
-    >>> round(float(binary_cross_entropy_with_logits(np.array([0.0]), np.array([1.0]))), 4)
+    >>> z, y = np.array([0.0]), np.array([1.0])
+    >>> round(float(binary_cross_entropy_with_logits(z, y)), 4)
     0.6931
     """
     logits = _floating("logits", logits)
@@ -429,13 +376,13 @@ def binary_cross_entropy(
 ):
     r"""Binary cross-entropy of targets in [0, 1] under probabilities in [0, 1].
 
-    One element's loss is :math:`-w[y \log p + (1-y)\log(1-p)]`, each logarithm clamped at
-    -100 as PyTorch does, so a confident mistake costs at most 100 instead of infinity.
+    One element's loss is :math:`-w[y \log q + (1-y)\log(1-q)]`, each logarithm clamped
+    at -100 as PyTorch does, so that a confident mistake costs 100, not infinity.
     Prefer :func:`binary_cross_entropy_with_logits`: it is stable and needs no clamp.
 
     Shapes: ``probs: (...)``; ``target``: same shape; ``weight``: broadcastable to it.
-    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched shapes
-    and an unknown ``reduction``. See the chapter "Numerical stability".
+    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched
+    shapes and an unknown ``reduction``. See the chapter "Numerical stability".
 
     >>> float(binary_cross_entropy(np.array([0.0]), np.array([1.0])))  # log 0 clamped
     100.0
@@ -466,19 +413,21 @@ def sigmoid_focal_loss(
     gamma: float = 2.0,
     reduction: str = "none",
 ):
-    r"""Focal loss of Lin et al. (2017): binary cross-entropy scaled down on easy examples.
+    r"""Focal loss of Lin et al. (2017): binary cross-entropy, scaled down where easy.
 
-    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)` with
+    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)`
+    with
     :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and
     :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the
     :math:`\alpha_t` factor off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``,
     including its default ``reduction="none"``.
 
-    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for mismatched
-    shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma`` and an unknown
-    ``reduction``. See the chapter "Variants".
+    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for
+    mismatched shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma``
+    and an unknown ``reduction``. See the chapter "Variants".
 
-    >>> float(sigmoid_focal_loss(np.array([0.0]), np.array([1.0]), alpha=-1, gamma=0)[0])
+    >>> z, y = np.array([0.0]), np.array([1.0])
+    >>> float(sigmoid_focal_loss(z, y, alpha=-1, gamma=0)[0])
     0.6931471805599453
     """
     logits = _floating("logits", logits)
@@ -496,9 +445,9 @@ def sigmoid_focal_loss(
     return _reduce(loss.astype(logits.dtype), reduction)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Information theory and the analytic gradient (NumPy only)
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _distribution(name: str, p: ArrayLike) -> NDArray:
@@ -519,7 +468,7 @@ def _log_base(base: float | None) -> float:
 
 
 def entropy(p: ArrayLike, *, axis: int = -1, base: float | None = None) -> NDArray:
-    r"""Shannon entropy :math:`H(p) = -\sum_i p_i \log p_i`, with :math:`0 \log 0 = 0`.
+    r"""Shannon entropy :math:`H(p) = -\sum_c p_c \log p_c`, with :math:`0 \log 0 = 0`.
 
     In nats by default; ``base=2`` gives bits. Shapes: ``p: (..., C)`` gives ``(...)``.
     Raises ``ValueError`` for entries outside ``[0, 1]``. See the chapter "Information".
@@ -536,11 +485,12 @@ def entropy(p: ArrayLike, *, axis: int = -1, base: float | None = None) -> NDArr
 def kl_divergence(
     p: ArrayLike, q: ArrayLike, *, axis: int = -1, base: float | None = None
 ) -> NDArray:
-    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \| q) = \sum_i p_i \log(p_i / q_i)`.
+    r"""Kullback-Leibler divergence, :math:`\sum_c p_c \log(p_c / q_c)`.
 
-    Terms with :math:`p_i = 0` are zero; a :math:`q_i = 0` where :math:`p_i > 0` makes it
-    infinite. Never negative (Gibbs' inequality); zero only when :math:`p = q`.
-    In nats by default; ``base=2`` gives bits. Shapes: ``p, q: (..., C)`` give ``(...)``.
+    :math:`D_{\mathrm{KL}}(p \,\|\, q)`: terms with :math:`p_c = 0` are zero; a
+    :math:`q_c = 0` where :math:`p_c > 0` makes it infinite. Never negative (Gibbs'
+    inequality); zero only when :math:`p = q`. In nats by default; ``base=2`` gives
+    bits. Shapes: ``p, q: (..., C)`` give ``(...)``.
     Raises ``ValueError`` for entries outside ``[0, 1]`` or shapes that differ.
     See the chapter "Information".
 
@@ -567,13 +517,15 @@ def cross_entropy_grad(
     r"""Gradient of :func:`cross_entropy` with respect to ``logits``, in closed form.
 
     Every option of :func:`cross_entropy` makes one row's loss
-    :math:`-\sum_c a_c \log q_c` for some non-negative coefficients :math:`a` (the weighted,
-    smoothed target), so the gradient is :math:`(\sum_c a_c)\,q - a`; with one-hot targets and
-    no options that is ``softmax(logits) - onehot(target)``. ``"mean"`` divides by the same
-    denominator as the loss; ``"none"`` returns each row's own gradient (that of the sum).
+    :math:`-\sum_c a_c \log q_c` for some non-negative coefficients :math:`a` (the
+    weighted, smoothed target), so the gradient is :math:`(\sum_c a_c)\,q - a`; with
+    one-hot targets and no options that is ``softmax(logits) - onehot(target)``.
+    ``"mean"`` divides by the same denominator as the loss; ``"none"`` returns each
+    row's own gradient (that of the sum).
     Derived in the chapter "Logits, softmax and the gradient".
 
-    Shapes: as :func:`cross_entropy`; returns ``(..., C)``. Raises as :func:`cross_entropy`.
+    Shapes: as :func:`cross_entropy`; returns ``(..., C)``. Raises as
+    :func:`cross_entropy`.
 
     >>> cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([1]))
     array([[ 0.5, -0.5]])
@@ -599,7 +551,7 @@ def cross_entropy_grad(
         denominator = (w * onehot).sum()  # summed weight of the kept targets
     grad = a.sum(axis=-1, keepdims=True) * softmax(logits) - a  # (..., C)
     if reduction == "mean":
-        # Ignored rows stay exactly zero, even when nothing is kept and the mean is 0 / 0.
+        # Ignored rows stay exactly zero, even when nothing is kept and the mean is 0/0.
         with np.errstate(divide="ignore", invalid="ignore"):
             grad = np.where(keep, grad / denominator, 0.0)
     return grad.astype(logits.dtype)

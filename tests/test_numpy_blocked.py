@@ -1,0 +1,183 @@
+"""The blocked NumPy cross-entropy against the plain formula that ``xent.numpy`` states.
+
+``xent.numpy.cross_entropy`` computes the formula the chapters derive on the whole
+batch for inputs up to ``_PLAIN_MAX_BYTES``, and takes the blocked pass of
+``xent._numpy_blocked`` above. The blocked pass must give the plain formula's numbers
+for every option: class weights, ``ignore_index``, label smoothing, probability
+targets, the three reductions, three dtypes and any leading dimensions. Blocks are made
+tiny so that every batch spans several of them, with block boundaries inside it. The
+plain formula itself is held to ``torch.nn.functional`` here and in
+``test_backends.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from xent import _numpy_blocked as blocked
+from xent import numpy as xn
+
+NUM_CLASSES = 7
+# Probability targets have no ignore_index (PyTorch refuses a non-negative one).
+GRID = [
+    case
+    for case in itertools.product(
+        [False, True],  # weight
+        [-100, 2],  # ignore_index
+        [0.0, 0.3],  # label_smoothing
+        [False, True],  # probability targets
+        ["none", "mean", "sum"],  # reduction
+        [np.float64, np.float32, np.float16],  # dtype
+        [(), (1,), (6,), (4, 5), (2, 3, 2)],  # leading dimensions
+    )
+    if not (case[3] and case[1] >= 0)
+]
+TOLERANCE = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}
+
+
+def _case(seed, lead, dtype, use_weight, ignore_index, probs):
+    """Seeded logits ``lead + (C,)``, a target, a weight or None; some rows ignored."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=lead + (NUM_CLASSES,)) * 3).astype(dtype)
+    if probs:
+        target = rng.dirichlet(np.ones(NUM_CLASSES), size=lead).astype(dtype)
+    else:
+        target = rng.integers(0, NUM_CLASSES, size=lead)
+        target = np.where(rng.random(lead) < 0.25, ignore_index, target)
+    weight = rng.uniform(0.1, 2.0, NUM_CLASSES).astype(dtype) if use_weight else None
+    return logits, target, weight
+
+
+def _blocked(monkeypatch, logits, target, **options):
+    """``xn.cross_entropy`` forced through the blocked pass, two rows to a block."""
+    with monkeypatch.context() as patch:
+        patch.setattr(xn, "_PLAIN_MAX_BYTES", -1)
+        patch.setattr(blocked, "_BLOCK_BYTES", 2 * 4 * NUM_CLASSES)
+        return xn.cross_entropy(logits, target, **options)
+
+
+@pytest.mark.parametrize(
+    (
+        "use_weight",
+        "ignore_index",
+        "label_smoothing",
+        "probs",
+        "reduction",
+        "dtype",
+        "lead",
+    ),
+    GRID,
+)
+def test_blocked_pass_gives_the_plain_formula(
+    monkeypatch,
+    use_weight,
+    ignore_index,
+    label_smoothing,
+    probs,
+    reduction,
+    dtype,
+    lead,
+):
+    logits, target, weight = _case(0, lead, dtype, use_weight, ignore_index, probs)
+    options = {
+        "weight": weight,
+        "ignore_index": ignore_index,
+        "reduction": reduction,
+        "label_smoothing": label_smoothing,
+    }
+    assert logits.nbytes <= xn._PLAIN_MAX_BYTES  # the reference takes the plain path
+    want = xn.cross_entropy(logits, target, **options)
+    got = _blocked(monkeypatch, logits, target, **options)
+    assert got.dtype == want.dtype == dtype
+    assert got.shape == want.shape == (lead if reduction == "none" else ())
+    rtol = TOLERANCE[dtype]
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("probs", [False, True])
+def test_blocked_pass_agrees_on_infinite_logits_and_empty_batches(monkeypatch, probs):
+    logits = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf], [1.0, 1.0, 1.0]])
+    target = (
+        np.array([[0.5, 0.0, 0.5], [1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
+        if probs
+        else np.array([0, 1, 2])
+    )
+    for options in ({}, {"label_smoothing": 0.2}, {"reduction": "none"}):
+        with np.errstate(invalid="ignore"):  # 0 * log 0 = nan, as in PyTorch
+            want = xn.cross_entropy(logits, target, **options)
+        got = _blocked(monkeypatch, logits, target, **options)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    empty = np.zeros((0, 3))
+    empty_target = np.zeros((0, 3)) if probs else np.zeros(0, dtype=int)
+    for reduction, expect in (("mean", np.nan), ("sum", 0.0)):
+        for fn in (xn.cross_entropy, lambda *a, **k: _blocked(monkeypatch, *a, **k)):
+            got = fn(empty, empty_target, reduction=reduction)
+            np.testing.assert_equal(got, expect)
+
+
+def test_large_inputs_take_the_blocked_pass(monkeypatch):
+    calls = []
+    original = blocked.cross_entropy
+
+    def spy(*args):
+        calls.append(args[0].nbytes)
+        return original(*args)
+
+    monkeypatch.setattr(blocked, "cross_entropy", spy)
+    rng = np.random.default_rng(4)
+    rows = xn._PLAIN_MAX_BYTES // (8 * 64)  # float64 logits of exactly the threshold
+    logits, target = rng.normal(size=(rows, 64)), rng.integers(0, 64, size=rows)
+    plain = xn.cross_entropy(logits, target, label_smoothing=0.1)
+    assert calls == []
+    bigger = np.concatenate([logits, logits[:1]])
+    fast = xn.cross_entropy(bigger, np.concatenate([target, target[:1]]))
+    assert calls == [bigger.nbytes]
+    # The two paths agree on the same rows.
+    assert xn.cross_entropy(bigger[:rows], target, label_smoothing=0.1) == plain
+    monkeypatch.setattr(xn, "_PLAIN_MAX_BYTES", 0)
+    np.testing.assert_allclose(
+        xn.cross_entropy(logits, target, label_smoothing=0.1), plain, rtol=1e-13
+    )
+    assert np.isfinite(fast)
+
+
+torch = pytest.importorskip(
+    "torch", reason="the plain formula is checked against torch"
+)
+F = torch.nn.functional
+
+
+@pytest.mark.parametrize(
+    ("use_weight", "ignore_index", "label_smoothing", "probs", "reduction", "lead"),
+    [case[:5] + case[6:] for case in GRID if case[5] is np.float64],
+)
+def test_plain_formula_is_torch(
+    use_weight, ignore_index, label_smoothing, probs, reduction, lead
+):
+    logits, target, weight = _case(1, lead, np.float64, use_weight, ignore_index, probs)
+    got = xn.cross_entropy(
+        logits,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+    # PyTorch keeps the classes on axis 1: (N, C, d1, ...); a lone row is (C,).
+    z = torch.from_numpy(logits)
+    y = torch.from_numpy(np.asarray(target))
+    if len(lead) > 1:
+        z = z.movedim(-1, 1)
+        y = y.movedim(-1, 1) if probs else y
+    want = F.cross_entropy(
+        z,
+        y,
+        weight=None if weight is None else torch.from_numpy(weight),
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
