@@ -5,7 +5,8 @@ kind: ``"f"`` floating, ``"i"`` signed integer, ``"u"`` unsigned integer, ``"b"`
 and calls these functions, so that all three raise the same ``ValueError`` with the same
 words. A dimension that is unknown while TensorFlow traces a graph is ``None`` and matches
 anything. Checks that need the values themselves (a class index out of range, a probability
-above one) are computed by the backend; their messages are built here.
+above one) are computed by the backend, eagerly where reading the values is free and as a
+device-side or graph assertion elsewhere; their messages are built here for both.
 """
 
 from __future__ import annotations
@@ -186,13 +187,18 @@ def broadcastable(
 
 
 def index_error(
-    num_classes: int | None, ignore_index: int, example: object
+    num_classes: int | None, ignore_index: int, example: object = None
 ) -> ValueError:
+    """Class indices out of range; ``example`` is one of them, or None where the check runs
+    on a device (a device-side assertion or a graph assertion cannot name the value)."""
     return ValueError(
         f"target holds class indices outside [0, {num_classes}) that are not "
-        f"ignore_index={ignore_index}, e.g. {example}"
+        f"ignore_index={ignore_index}"
+        + ("" if example is None else f", e.g. {example}")
     )
 
 
-def unit_interval_error(name: str, example: object) -> ValueError:
-    return ValueError(f"{name} must hold values in [0, 1]; found {example}")
+def unit_interval_error(name: str, example: object = None) -> ValueError:
+    """Values outside [0, 1]; ``example`` as for :func:`index_error`."""
+    found = "" if example is None else f"; found {example}"
+    return ValueError(f"{name} must hold values in [0, 1]{found}")

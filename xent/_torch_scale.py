@@ -33,6 +33,9 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 def _row_chunks(num_rows: int, row_elements: int, device: torch.device) -> list[slice]:
     """Consecutive chunks of rows, each about ``_CHUNK_BYTES`` of float32 (at least one row)."""
+    if torch.compiler.is_compiling():
+        # One block: the compiler fuses the passes over it, and a loop would be unrolled.
+        return [slice(0, num_rows)]
     budget = _CHUNK_BYTES.get(device.type, _CHUNK_BYTES_ACCELERATOR)
     step = max(1, budget // (4 * max(1, row_elements)))
     return [
@@ -50,7 +53,7 @@ def _shift_and_log_sum(
     the two temporaries, so that a loop over chunks allocates nothing.
     """
     m = z.amax(dim=-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    m = torch.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)  # not finite: no shift
     buffers = (
         (None, None)
         if scratch is None
@@ -65,7 +68,7 @@ def _scratch(
     chunks: list[slice], num_classes: int, dtype, device, count: int = 2
 ) -> Tensor:
     """Room for ``count`` temporaries of the largest chunk, reused by every chunk."""
-    rows = max((c.stop - c.start for c in chunks), default=0)
+    rows = chunks[0].stop - chunks[0].start if chunks else 0  # the first is largest
     return torch.empty(count, rows, num_classes, dtype=dtype, device=device)
 
 
@@ -108,125 +111,149 @@ def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
 
 
 class CrossEntropy(torch.autograd.Function):
-    """Per-row cross-entropy of ``logits: (N, C)`` that saves two numbers per row, not ``(N, C)``.
+    """Per-row cross-entropy of ``logits: (N, C)`` that saves two numbers per row, not
+    ``(N, C)``.
 
-    ``target`` is ``(N,)`` class indices or ``(N, C)`` probabilities, ``w`` the class weights
-    ``(C,)``. Returns ``(N,)`` in the dtype of the logits; the reduction is left to the caller.
-    Gradients flow to the logits only (the caller uses autograd when ``w`` or a probability
-    target needs one). The gradient can itself be differentiated (``create_graph=True``, for
-    Hessian-vector products or gradient penalties): that backward pass is the plain formula,
-    with the full softmax, because the second derivative needs its dependence on the logits.
+    ``target`` is ``(N,)`` class indices, each valid (an ignored row holds any valid index
+    and is False in ``keep: (N,)``), or ``(N, C)`` probabilities with ``keep`` None; ``w``
+    holds the class weights ``(C,)`` or is None. Returns ``(N,)`` in the dtype of the
+    logits; the reduction is left to the caller. Gradients flow to the logits only (the
+    caller uses autograd when ``w`` or a probability target needs one). The gradient can
+    itself be differentiated (``create_graph=True``, for Hessian-vector products or gradient
+    penalties): that backward pass is the plain formula, with the full softmax, because the
+    second derivative needs its dependence on the logits.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, w, ignore_index, label_smoothing, is_probs):
+    def forward(ctx, logits, target, keep, w, label_smoothing):
         num_rows, num_classes = logits.shape
         dtype = _compute_dtype(logits)
-        w = w.to(dtype)
-        eps = label_smoothing
-        loss = torch.empty(num_rows, dtype=dtype, device=logits.device)
-        m = torch.empty(num_rows, 1, dtype=dtype, device=logits.device)
-        log_sum = torch.empty_like(m)
-        if not is_probs:
-            keep, safe = _index_parts(target, ignore_index)
-            kept_weight = torch.where(
-                keep, w[safe], torch.zeros((), dtype=dtype, device=w.device)
-            )
+        w = None if w is None else w.to(dtype)
         chunks = _row_chunks(num_rows, num_classes, logits.device)
-        scratch = _scratch(chunks, num_classes, dtype, logits.device)
-        for rows in chunks:
-            shifted, m[rows], log_sum[rows] = _shift_and_log_sum(
-                logits[rows].to(dtype), scratch
+        if len(chunks) == 1:  # the usual case: one block, no copies
+            loss, m, log_sum = _rows_loss(
+                logits.to(dtype), target, keep, w, label_smoothing
             )
-            # -log q_c = log_sum - shifted_c >= 0: sums of these never cancel.
-            if is_probs:
-                a = w * (
-                    (1 - eps) * target[rows].to(dtype) + eps / num_classes
-                )  # (B, C)
-                loss[rows] = log_sum[rows, 0] * a.sum(-1) - (a * shifted).sum(-1)
-                continue
-            picked = shifted.gather(-1, safe[rows, None])[:, 0]  # shifted z_t
-            nll = kept_weight[rows] * (log_sum[rows, 0] - picked)
-            if eps > 0:
-                smooth = (
-                    log_sum[rows, 0] * w.sum() - shifted @ w
-                )  # sum_c w_c (-log q_c)
-                nll = (1 - eps) * nll + eps / num_classes * torch.where(
-                    keep[rows], smooth, 0
+        else:
+            loss = torch.empty(num_rows, dtype=dtype, device=logits.device)
+            m = torch.empty(num_rows, 1, dtype=dtype, device=logits.device)
+            log_sum = torch.empty_like(m)
+            scratch = _scratch(chunks, num_classes, dtype, logits.device)
+            for rows in chunks:
+                loss[rows], m[rows], log_sum[rows] = _rows_loss(
+                    logits[rows].to(dtype),
+                    target[rows],
+                    None if keep is None else keep[rows],
+                    w,
+                    label_smoothing,
+                    scratch,
                 )
-            loss[rows] = nll
-        ctx.save_for_backward(logits, target, w, m, log_sum)
-        ctx.options = (ignore_index, eps, is_probs)
+        ctx.save_for_backward(logits, target, keep, w, m, log_sum)
+        ctx.label_smoothing = label_smoothing
         return loss.to(logits.dtype)
 
     @staticmethod
     def backward(ctx, grad_loss):
-        logits, target, w, m, log_sum = ctx.saved_tensors
-        ignore_index, eps, is_probs = ctx.options
-        if (
-            torch.is_grad_enabled()
-        ):  # create_graph=True: a gradient that autograd can follow
-            return (
-                _differentiable_grad(
-                    logits, target, w, grad_loss, ignore_index, eps, is_probs
-                ),
-                *(None,) * 5,
-            )
+        logits, target, keep, w, m, log_sum = ctx.saved_tensors
+        eps = ctx.label_smoothing
+        if torch.is_grad_enabled():
+            # create_graph=True: a gradient that autograd can follow.
+            grad = _differentiable_grad(logits, target, keep, w, grad_loss, eps)
+            return grad, None, None, None, None
         num_rows, num_classes = logits.shape
-        dtype = w.dtype
+        dtype = m.dtype
         g = grad_loss.to(dtype)  # (N,): d(reduced loss) / d(loss of each row)
+        if keep is not None:
+            g = torch.where(keep, g, 0)  # ignored rows: exactly zero, never nan
+        chunks = _row_chunks(num_rows, num_classes, logits.device)
+        if len(chunks) == 1:
+            grad = _rows_grad(logits.to(dtype), target, w, g, m, log_sum, eps)
+            return grad.to(logits.dtype), None, None, None, None
         grad = torch.empty_like(logits)
-        if not is_probs:
-            keep, safe = _index_parts(target, ignore_index)
-            g = torch.where(
-                keep, g, torch.zeros_like(g)
-            )  # ignored rows: exactly zero, never nan
-            g_target = g * (1 - eps) * w[safe]  # (N,): the one-hot part of a, times g
-            g_sum = g_target + g * (eps / num_classes) * w.sum()  # (N,): g * sum_c a_c
-        for rows in _row_chunks(num_rows, num_classes, logits.device):
-            z = logits[rows].to(dtype)
-            out = (
-                grad[rows] if dtype == logits.dtype else None
-            )  # write in place when we can
-            p = _softmax_from(z, m[rows], log_sum[rows], out=out)  # (B, C)
-            if is_probs:
-                a = w * (
-                    (1 - eps) * target[rows].to(dtype) + eps / num_classes
-                )  # (B, C)
-                p.mul_((g[rows] * a.sum(-1))[:, None]).sub_(g[rows, None] * a)
-            else:
-                p.mul_(g_sum[rows, None])
-                p.scatter_add_(-1, safe[rows, None], -g_target[rows, None])
-                if eps > 0:
-                    p.addr_(
-                        g[rows], w, alpha=-eps / num_classes
-                    )  # minus g * eps / C * w
+        for rows in chunks:
+            # Write in place when the dtypes agree.
+            out = grad[rows] if dtype == logits.dtype else None
+            p = _rows_grad(
+                logits[rows].to(dtype),
+                target[rows],
+                w,
+                g[rows],
+                m[rows],
+                log_sum[rows],
+                eps,
+                out,
+            )
             if out is None:
                 grad[rows] = p
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None
 
 
-def _differentiable_grad(
-    logits, target, w, grad_loss, ignore_index, eps, is_probs
-) -> Tensor:
-    """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in differentiable ops.
+def _rows_loss(z, target, keep, w, eps, scratch=None):
+    """Loss, shift ``m`` and ``log_sum`` of a block of rows ``z: (B, C)`` (see above)."""
+    num_classes = z.shape[-1]
+    shifted, m, log_sum = _shift_and_log_sum(z, scratch)
+    lam = log_sum[:, 0]  # (B,): log sum_j exp(s_j)
+    if keep is None:  # probabilities: a = w * ((1 - eps) y + eps / C), (B, C)
+        a = (1 - eps) * target.to(z.dtype) + eps / num_classes
+        if w is not None:
+            a = w * a
+        # sum_c a_c (lam - s_c): two sums of non-negative terms, which never cancel.
+        return lam * a.sum(-1) - (a * shifted).sum(-1), m, log_sum
+    nll = lam - shifted.gather(-1, target[:, None])[:, 0]  # -log q_t >= 0
+    if w is not None:
+        nll = w[target] * nll
+    if eps > 0:
+        if w is None:  # sum_c -log q_c
+            smooth = num_classes * lam - shifted.sum(-1)
+        else:  # sum_c w_c (-log q_c)
+            smooth = lam * w.sum() - shifted @ w
+        nll = (1 - eps) * nll + eps / num_classes * smooth
+    return torch.where(keep, nll, 0), m, log_sum
+
+
+def _rows_grad(z, target, w, g, m, log_sum, eps, out=None):
+    """``g * ((sum_c a_c) softmax(z) - a)`` for a block of rows, in place in ``out``."""
+    num_classes = z.shape[-1]
+    p = _softmax_from(z, m, log_sum, out=out)  # (B, C)
+    if target.ndim == 2:  # probabilities
+        a = (1 - eps) * target.to(z.dtype) + eps / num_classes  # (B, C)
+        if w is not None:
+            a = w * a
+        return p.mul_((g * a.sum(-1))[:, None]).sub_(g[:, None] * a)
+    if w is None:  # sum_c a_c = 1
+        p.mul_(g[:, None])
+        p.scatter_add_(-1, target[:, None], -(1 - eps) * g[:, None])
+        if eps > 0:
+            p.sub_((eps / num_classes) * g[:, None])
+        return p
+    g_target = g * (1 - eps) * w[target]  # (B,): the one-hot part of a, times g
+    p.mul_((g_target + g * (eps / num_classes) * w.sum())[:, None])
+    p.scatter_add_(-1, target[:, None], -g_target[:, None])
+    if eps > 0:
+        p.addr_(g, w, alpha=-eps / num_classes)  # minus g * eps / C * w
+    return p
+
+
+def _differentiable_grad(logits, target, keep, w, grad_loss, eps) -> Tensor:
+    """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in differentiable
+    ops.
 
     The softmax is recomputed from the logits rather than from the saved ``m`` and
     ``log_sum``: these are constants to autograd, and the second derivative
     ``diag(q) - q q^T`` needs the softmax's dependence on the logits through them. Used only
     when the backward pass is itself differentiated; it holds a few ``(N, C)`` arrays.
     """
-    dtype = w.dtype
+    dtype = _compute_dtype(logits)
     num_classes = logits.shape[-1]
     q = torch.softmax(logits.to(dtype), dim=-1)  # (N, C)
-    if is_probs:
+    ones = torch.ones(num_classes, dtype=dtype, device=logits.device)
+    w = ones if w is None else w
+    if keep is None:
         a = w * ((1 - eps) * target.to(dtype) + eps / num_classes)  # (N, C)
     else:
-        keep, safe = _index_parts(target, ignore_index)
-        one_hot = torch.nn.functional.one_hot(safe, num_classes).to(dtype)  # (N, C)
-        a = ((1 - eps) * one_hot * w[safe, None] + eps / num_classes * w) * keep[
-            :, None
-        ]
+        one_hot = torch.nn.functional.one_hot(target, num_classes).to(dtype)  # (N, C)
+        a = (1 - eps) * one_hot * w[target, None] + eps / num_classes * w
+        a = a * keep[:, None]
     grad = grad_loss.to(dtype)[:, None] * (a.sum(-1, keepdim=True) * q - a)
     return grad.to(logits.dtype)
 
@@ -320,13 +347,12 @@ class LinearCrossEntropy(torch.autograd.Function):
         _refuse_second_derivatives("linear_cross_entropy")
         label_smoothing, chunk_size = ctx.options
         if ctx.early:
-            grads = ctx.saved_tensors
-            if not torch.equal(
-                grad_loss, torch.ones_like(grad_loss)
-            ):  # usually exactly 1
-                grads = tuple(
-                    None if x is None else x * grad_loss.to(x.dtype) for x in grads
-                )
+            # Scaled by the incoming gradient (usually exactly 1; asking would read it on the
+            # host, a synchronisation on a GPU).
+            grads = tuple(
+                None if x is None else x * grad_loss.to(x.dtype)
+                for x in ctx.saved_tensors
+            )
         else:
             hidden, weight, bias, keep, safe, m, log_sum = ctx.saved_tensors
             g_all = torch.where(keep, grad_loss.to(m.dtype), 0.0)

@@ -163,6 +163,8 @@ def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> NDArray:
     1000.6931471805599
     """
     x = _floating("x", x)
+    if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
+        return logsumexp(x.reshape(1), axis, keepdims).reshape(())
     xc = _compute(x)
     m = _row_max(xc, axis)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf row
@@ -183,6 +185,8 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> NDArray:
     array([-0.6931, -0.6931])
     """
     x = _floating("x", x)
+    if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
+        return log_softmax(x.reshape(1), axis).reshape(())
     xc = _compute(x)
     shifted = xc - _row_max(xc, axis)  # the largest entry of each row is now 0
     with np.errstate(divide="ignore"):

@@ -77,7 +77,7 @@ def _fail_if(bad: Tensor, values: Tensor, error, *args) -> Tensor:
         if bool(tf.reduce_any(bad)):
             raise error(*args, tf.boolean_mask(values, bad)[0].numpy().item())
         return values
-    message = str(error(*args, "(a value of this batch)"))
+    message = str(error(*args))  # no example: the values are not known yet
     check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [message])
     with tf.control_dependencies([check]):
         return tf.identity(values)
@@ -179,6 +179,8 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
     1000.6931762695312
     """
     x = _floating("x", x)
+    if x.shape.rank == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
+        return tf.reshape(logsumexp(tf.reshape(x, [1]), axis, keepdims), [])
     xc = _compute(x)
     m = _row_max(xc, axis)
     out = m + tf.math.log(tf.reduce_sum(tf.exp(xc - m), axis=axis, keepdims=True))
@@ -198,6 +200,8 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     array([-0.6931, -0.6931], dtype=float32)
     """
     x = _floating("x", x)
+    if x.shape.rank == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
+        return tf.reshape(log_softmax(tf.reshape(x, [1]), axis), [])
     xc = _compute(x)
     shifted = xc - _row_max(xc, axis)  # the largest entry of each row is now 0
     out = shifted - tf.math.log(

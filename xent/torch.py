@@ -64,10 +64,10 @@ def _compute(x: Tensor) -> Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def _weight(weight, num_classes: int, like: Tensor) -> Tensor:
-    """Per-class weights of shape (C,), ones when none are given."""
+def _weight(weight, num_classes: int, like: Tensor) -> Tensor | None:
+    """Per-class weights of shape (C,) in the dtype of ``like``; None when none are given."""
     if weight is None:
-        return torch.ones(num_classes, dtype=like.dtype, device=like.device)
+        return None
     weight = _tensor(weight, like)
     _checks.class_weight(tuple(weight.shape), _kind(weight), num_classes)
     return weight.to(like.dtype)
@@ -76,7 +76,9 @@ def _weight(weight, num_classes: int, like: Tensor) -> Tensor:
 def _class_target(
     logits: Tensor, target, ignore_index: int, allow_probs: bool = True
 ) -> tuple[Tensor, bool]:
-    """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
+    """Check a multi-class target's shape and dtype; return it and whether it holds
+    probabilities (in the dtype of the logits) or class indices (int64). Its values are
+    checked later, by :func:`_check_indices` or :func:`_check_unit_interval`."""
     target = _tensor(target, logits)
     is_probs = _checks.class_target(
         "logits",
@@ -87,37 +89,74 @@ def _class_target(
         ignore_index,
         allow_probs,
     )
-    if is_probs:
-        outside = (target < 0) | (target > 1)
-        if outside.any():
-            raise _checks.unit_interval_error(
-                "target (class probabilities)", target[outside][0].item()
-            )
-        return target.to(logits.dtype), True
-    return _in_range(target, logits.shape[-1], ignore_index), False
+    return (target.to(logits.dtype), True) if is_probs else (target.long(), False)
 
 
-def _in_range(target: Tensor, num_classes: int, ignore_index: int) -> Tensor:
-    """Integer class indices as int64, each in ``[0, num_classes)`` or ``ignore_index``."""
-    target = target.long()
+# Checks of values. Reading a tensor on the host costs nothing in eager code on the CPU, so
+# there a bad value raises ValueError with an example. On an accelerator the same read
+# would make every call wait until the device has computed it (a host-device
+# synchronisation), and under torch.compile it would break the graph; there the check is a
+# device-side assertion with the same message (a RuntimeError, raised by the device when
+# it runs the check: on CUDA at the next synchronisation, as "device-side assert
+# triggered"), which is what PyTorch's own losses do on CUDA. Meta tensors hold no values
+# and pass.
+
+
+def _on_host(x: Tensor) -> bool:
+    """Whether the values of ``x`` can be read now at no cost: eager code on the CPU."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def _assert(ok: Tensor, error: ValueError) -> None:
+    """A device-side assertion that the 0-d ``ok`` holds, with the message of ``error``."""
+    torch._assert_async(ok, str(error))
+
+
+def _check_indices(target: Tensor, num_classes: int, ignore_index: int) -> None:
+    """Every class index in ``[0, num_classes)`` or equal to ``ignore_index``."""
+    if target.numel() == 0:
+        return
+    if _on_host(target):
+        low, high = torch.aminmax(target)  # one pass; the usual case ends here
+        if low < 0 or high >= num_classes:
+            bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+            if bad.any():
+                raise _checks.index_error(
+                    num_classes, ignore_index, int(target[bad][0])
+                )
+        return
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    if bad.any():
-        raise _checks.index_error(num_classes, ignore_index, int(target[bad][0]))
-    return target
+    _assert(~bad.any(), _checks.index_error(num_classes, ignore_index))
+
+
+def _check_unit_interval(name: str, x: Tensor) -> None:
+    """Every value of ``x`` in [0, 1] (NaN passes, as in PyTorch's own losses)."""
+    if x.numel() == 0 or x.dtype == torch.bool:
+        return
+    if _on_host(x):
+        low, high = torch.aminmax(x)
+        if low < 0 or high > 1:
+            outside = (x < 0) | (x > 1)
+            raise _checks.unit_interval_error(name, x[outside][0].item())
+        return
+    _assert(~((x < 0) | (x > 1)).any(), _checks.unit_interval_error(name))
+
+
+def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
+    """``keep``: where the target is not ``ignore_index``; ``safe``: a valid index there."""
+    keep = target != ignore_index
+    return keep, torch.where(keep, target, 0)
 
 
 def _binary_target(name: str, target, like: Tensor, like_name: str) -> Tensor:
-    """A binary target: same shape as ``like``, values in [0, 1], cast to its dtype."""
+    """A binary target: same shape as ``like``, numbers in [0, 1] (checked later)."""
     target = _tensor(target, like)
     _checks.same_shape("target", tuple(target.shape), like_name, tuple(like.shape))
     if _kind(target) not in "fiub":
         raise ValueError(
             f"target must hold numbers in [0, 1]; got dtype {target.dtype}"
         )
-    outside = (target < 0) | (target > 1)
-    if outside.any():
-        raise _checks.unit_interval_error(name, target[outside][0].item())
-    return target.to(like.dtype)
+    return target
 
 
 def _broadcast_weight(name: str, weight, like: Tensor) -> Tensor | None:
@@ -168,6 +207,8 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
     1000.6931762695312
     """
     x = _floating("x", x)
+    if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
+        return logsumexp(x.reshape(1), axis, keepdims).reshape(())
     xc = _compute(x)
     m = _row_max(xc, axis)
     out = m + torch.log(torch.sum(torch.exp(xc - m), dim=axis, keepdim=True))
@@ -187,6 +228,8 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     tensor([-0.6931, -0.6931])
     """
     x = _floating("x", x)
+    if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
+        return log_softmax(x.reshape(1), axis).reshape(())
     xc = _compute(x)
     shifted = xc - _row_max(xc, axis)  # the largest entry of each row is now 0
     out = shifted - torch.log(torch.sum(torch.exp(shifted), dim=axis, keepdim=True))
@@ -243,34 +286,44 @@ def cross_entropy(
     """
     logits = _floating("logits", logits)
     _checks.logits_shape("logits", tuple(logits.shape))
-    target, is_probs = _class_target(logits, target, _checks.ignore_index(ignore_index))
+    ignore_index = _checks.ignore_index(ignore_index)
+    target, is_probs = _class_target(logits, target, ignore_index)
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
     num_classes = logits.shape[-1]
     w = _weight(weight, num_classes, logits)
-    if (
-        w.requires_grad or target.requires_grad
-    ):  # gradients beyond the logits: plain autograd
+    if is_probs:
+        _check_unit_interval("target (class probabilities)", target)
+    else:
+        _check_indices(target, num_classes, ignore_index)
+    if (w is not None and w.requires_grad) or target.requires_grad:
+        # Gradients beyond the logits: the plain formula and autograd.
         return _cross_entropy_autograd(
             logits, target, w, ignore_index, reduction, label_smoothing, is_probs
         )
 
     # Memory-lean (chapter "Cross-entropy at scale"): a custom autograd Function keeps two
     # numbers per row for the backward pass instead of the (..., C) log-softmax.
-    rows_target = target.reshape(-1, num_classes) if is_probs else target.reshape(-1)
+    if is_probs:
+        keep = safe = None
+        rows_target = target.reshape(-1, num_classes)
+    else:
+        keep, safe = _index_parts(target, ignore_index)  # (...), (...)
+        rows_target = safe.reshape(-1)
     loss = _torch_scale.CrossEntropy.apply(
         logits.reshape(-1, num_classes),
         rows_target,
+        None if keep is None else keep.reshape(-1),
         w,
-        ignore_index,
         label_smoothing,
-        is_probs,
     ).reshape(logits.shape[:-1])  # (...)
+    if reduction != "mean":
+        return _reduce(loss, reduction)
     if is_probs:
         return _reduce(loss, reduction, loss.numel())
-    keep = target != ignore_index
-    kept_weight = torch.where(keep, w[torch.where(keep, target, 0)], 0)  # (...)
-    return _reduce(loss, reduction, kept_weight.sum())
+    # "mean" divides by the summed weight of the kept targets (none kept: 0 / 0 = nan).
+    kept = keep.sum() if w is None else torch.where(keep, w[safe], 0).sum()
+    return _reduce(loss, reduction, kept)
 
 
 def _cross_entropy_autograd(
@@ -288,6 +341,8 @@ def _cross_entropy_autograd(
     ``(..., C)`` log-softmax for the backward pass.
     """
     num_classes = logits.shape[-1]
+    if w is None:
+        w = torch.ones(num_classes, dtype=logits.dtype, device=logits.device)
     log_probs = log_softmax(logits)  # (..., C)
 
     if is_probs:
@@ -344,11 +399,14 @@ def nll_loss(
     """
     log_probs = _floating("log_probs", log_probs)
     _checks.logits_shape("log_probs", tuple(log_probs.shape))
-    target, _ = _class_target(
-        log_probs, target, _checks.ignore_index(ignore_index), allow_probs=False
-    )
+    ignore_index = _checks.ignore_index(ignore_index)
+    target, _ = _class_target(log_probs, target, ignore_index, allow_probs=False)
     reduction = _checks.reduction(reduction)
-    w = _weight(weight, log_probs.shape[-1], log_probs)
+    num_classes = log_probs.shape[-1]
+    w = _weight(weight, num_classes, log_probs)
+    _check_indices(target, num_classes, ignore_index)
+    if w is None:
+        w = torch.ones(num_classes, dtype=log_probs.dtype, device=log_probs.device)
     loss, kept_weight = _nll(log_probs, target, w, ignore_index)
     return _reduce(loss, reduction, kept_weight.sum())
 
@@ -391,6 +449,8 @@ def binary_cross_entropy_with_logits(
     weight = _broadcast_weight("weight", weight, logits)
     pos_weight = _broadcast_weight("pos_weight", pos_weight, logits)
     reduction = _checks.reduction(reduction)
+    _check_unit_interval("target", target)
+    target = target.to(logits.dtype)
 
     z = _compute(logits)
     if pos_weight is None:
@@ -447,12 +507,12 @@ def binary_cross_entropy(
     100.0
     """
     probs = _floating("probs", probs)
-    outside = (probs < 0) | (probs > 1)
-    if outside.any():
-        raise _checks.unit_interval_error("probs", probs[outside][0].item())
     target = _binary_target("target", target, probs, "probs")
     weight = _broadcast_weight("weight", weight, probs)
     reduction = _checks.reduction(reduction)
+    _check_unit_interval("probs", probs)
+    _check_unit_interval("target", target)
+    target = target.to(probs.dtype)
 
     loss = _ClampedBCE.apply(_compute(probs), _compute(target))
     if weight is not None:
@@ -487,6 +547,8 @@ def sigmoid_focal_loss(
     target = _binary_target("target", target, logits, "logits")
     alpha, gamma = _checks.focal_params(alpha, gamma)
     reduction = _checks.reduction(reduction)
+    _check_unit_interval("target", target)
+    target = target.to(logits.dtype)
 
     p = torch.exp(
         -_softplus(-_compute(logits))
@@ -500,10 +562,8 @@ def sigmoid_focal_loss(
     return _reduce(loss.to(logits.dtype), reduction)
 
 
-def _index_target(
-    name: str, target, shape: tuple, num_classes: int, ignore_index: int, like
-):
-    """Class indices of the given ``shape`` in ``[0, num_classes)`` or ``ignore_index``."""
+def _index_target(name: str, target, shape: tuple, like: Tensor) -> Tensor:
+    """Class indices of the given ``shape`` as int64 (their values are checked later)."""
     target = _tensor(target, like)
     if tuple(target.shape) != tuple(shape):
         raise ValueError(
@@ -514,7 +574,7 @@ def _index_target(
         raise ValueError(
             f"target holds class indices and must have an integer dtype; got {target.dtype}"
         )
-    return _in_range(target, num_classes, ignore_index)
+    return target.long()
 
 
 def linear_cross_entropy(
@@ -572,9 +632,7 @@ def linear_cross_entropy(
                 f"shape {_checks._fmt(bias.shape)}"
             )
     ignore_index = _checks.ignore_index(ignore_index)
-    target = _index_target(
-        "hidden", target, hidden.shape[:-1], num_classes, ignore_index, hidden
-    )
+    target = _index_target("hidden", target, hidden.shape[:-1], hidden)
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
     if chunk_size is None:
@@ -587,6 +645,7 @@ def linear_cross_entropy(
         raise ValueError(
             f"chunk_size must be a positive integer (rows per chunk); got {chunk_size!r}"
         )
+    _check_indices(target, num_classes, ignore_index)
 
     params = (hidden, weight) if bias is None else (hidden, weight, bias)
     want_grad = torch.is_grad_enabled() and any(x.requires_grad for x in params)
@@ -656,13 +715,9 @@ def vocab_parallel_cross_entropy(
     vocab_start, num_classes = sum(sizes[:rank]), sum(sizes)
 
     target = _index_target(
-        "logits_shard",
-        target,
-        logits_shard.shape[:-1],
-        num_classes,
-        ignore_index,
-        logits_shard,
+        "logits_shard", target, logits_shard.shape[:-1], logits_shard
     )
+    _check_indices(target, num_classes, ignore_index)
     loss = _torch_scale.VocabParallelCrossEntropy.apply(
         logits_shard.reshape(-1, logits_shard.shape[-1]),
         target.reshape(-1),
