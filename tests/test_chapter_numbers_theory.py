@@ -1,11 +1,16 @@
-"""Every number printed in the theory chapters 1 to 4, recomputed with ``xent.numpy``.
+"""Every decimal number in the notation page, the landing page and chapters 1 to 4.
 
-Each check names a chapter, a snippet of its text that contains the number (so that a check
-fails when the prose changes), the number as printed, and the value it stands for, computed
-here. The printed number must be the computed value rounded to as many decimals as are
-printed. ``test_every_decimal_is_checked`` then scans the chapters for decimal numbers and
-requires each one to be checked here or listed as an input: a number the text chooses (a
-probability in an example, a section of a cited book) rather than one it computes.
+Each check names a page, a snippet of its text, and the values of the decimal numbers
+the snippet prints, in order: values computed here with ``xent.numpy`` (results), or the
+constants of this file from which those results are computed (chosen inputs, such as
+the probability a model gives the truth). A printed number must be its value rounded to
+as many decimals as are printed, sign included where a minus sign touches the digits.
+
+``test_every_decimal_is_bound`` then requires every occurrence of a decimal number on
+a page to lie inside a checked snippet. So changing a result, or an input without its
+results, or writing a new number anywhere on these pages, fails a test. Whole numbers
+that the pages compute are checked by ``WHOLE`` below and by the claims tests at the
+end.
 """
 
 from __future__ import annotations
@@ -19,16 +24,22 @@ import pytest
 
 from xent import numpy as xn
 
-CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
-LOSSES = "01-losses-and-learning"
-INFORMATION = "02-information"
-LIKELIHOOD = "03-maximum-likelihood"
-GRADIENT = "04-logits-softmax-gradient"
+ROOT = Path(__file__).resolve().parent.parent
+NOTATION, INTRO = "notation", "intro"
+LOSSES = "chapters/01-losses-and-learning"
+INFORMATION = "chapters/02-information"
+LIKELIHOOD = "chapters/03-maximum-likelihood"
+GRADIENT = "chapters/04-logits-softmax-gradient"
+PAGES = [NOTATION, INTRO, LOSSES, INFORMATION, LIKELIHOOD, GRADIENT]
+
+# A decimal number, with its sign when a minus sign touches the digits ("$-0.5$", but
+# not the subtraction in "2 - 1.75"); not part of a longer dotted number ("6.2.2").
+DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+(?![\d.])")
 
 
-def text(chapter: str) -> str:
-    """The chapter's Markdown with every run of whitespace collapsed to one space."""
-    return " ".join((CHAPTERS / f"{chapter}.md").read_text(encoding="utf-8").split())
+def text(page: str) -> str:
+    """The page's Markdown with every run of whitespace collapsed to one space."""
+    return " ".join((ROOT / f"{page}.md").read_text(encoding="utf-8").split())
 
 
 def a(*values: float) -> np.ndarray:
@@ -39,545 +50,674 @@ def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def mse_grad(z: float) -> float:
+    """d/dz (sigmoid(z) - 1)^2, the squared-error gradient for the label y = 1."""
+    q = sigmoid(z)
+    return 2 * (q - 1) * q * (1 - q)
+
+
+def coin(heads: float) -> np.ndarray:
+    """The distribution (tails, heads) of a coin, as the notation page writes it."""
+    return a(1 - heads, heads)
+
+
+def bisect(f, lo: float, hi: float) -> float:
+    """The root of ``f`` between ``lo`` and ``hi``, where ``f`` changes sign."""
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if (f(lo) > 0) == (f(mid) > 0) else (lo, mid)
+    return (lo + hi) / 2
+
+
+LN = math.log
+LN2 = LN(2)
+
+# Chapter 1
+MODEL_A = a(0.9, 0.8, 0.7, 0.4)  # probability each model gave the true label
+MODEL_B = a(0.55, 0.55, 0.55, 0.05)
+RIGHT = a(0.51, 0.99)  # the truth's probability: right, and 0-1 loss 0
+WRONG = a(0.49, 0.01)  # wrong, and 0-1 loss 1
+NOT_A_RATE = 0.4  # "a cross-entropy of 0.4 does not mean 40%"
+STEP_X, STEP_Y = a(-1.0, 0.5, 2.0), np.array([0, 0, 1])  # exercise 1.1
+COIN = a(0.7, 0.3)  # p = (0.7, 0.3) of the linear-score exercise; 7 heads in 10 flips
+
+# Chapter 2
+FAIR, BIASED = a(0.5, 0.5), a(0.9, 0.1)
+DYADIC, LENGTHS = a(0.5, 0.25, 0.125, 0.125), a(1, 2, 3, 3)
+UNIFORM4, UNIFORM6, UNIFORM10 = np.full(4, 1 / 4), np.full(6, 1 / 6), np.full(10, 0.1)
+LOADED = a(0.1, 0.1, 0.1, 0.1, 0.1, 0.5)  # a die that shows six half the time
+LOADED_LENGTHS = a(4, 4, 4, 4, 4, 1)
+NEAR_A, NEAR_B, FAR_B = 0.5, 0.6, 0.9  # the coins of the Bernoulli-KL exercise
+LM_LOSS, VOCAB, TEXT = 2.0, 50_000, 1000  # nats per token, tokens, tokens
+
+
+def kl_approx(a_: float, b_: float) -> float:
+    """The second-order approximation (b - a)^2 / (2 a (1 - a)) of KL(a || b)."""
+    return (b_ - a_) ** 2 / (2 * a_ * (1 - a_))
+
+
+def kl_coin(a_: float, b_: float) -> float:
+    return float(xn.kl_divergence(coin(a_), coin(b_)))
+
+
+# Chapter 3
+ROW_LOGITS, ROW_TARGET = a(2, 0, -1, 0, 0, 0).reshape(2, 3), np.array([0, 2])
+ROW_LOSSES = xn.cross_entropy(ROW_LOGITS, ROW_TARGET, reduction="none")
+HEADS = 0.7  # the coin of the propriety section and its exercise
+TIMID, BOLD = 0.5, 0.9
+TOLERANCE = 0.05  # nats of excess the forecaster may lose
+
+
+def excess(b: float) -> float:
+    """Expected log loss of forecast b above the honest forecast, on the coin HEADS."""
+    return kl_coin(HEADS, b)
+
+
+HEDGE = bisect(lambda b: excess(b) - TOLERANCE, 0.01, HEADS)
+OVERSTATE = bisect(lambda b: excess(b) - TOLERANCE, HEADS, 0.999)
+
+# Chapter 4
+GRAD = xn.cross_entropy_grad(a(2.0, 0.0, -1.0)[None], np.array([0]), reduction="sum")[0]
+Q = xn.softmax(a(2.0, 0.0, -1.0))
+HALF = xn.cross_entropy_grad(a(0, 0)[None], np.array([1]))[0]
+TEMPERATURES = (0.5, 1, 5)
+BAD_FIRST_LOSS = 25.3
+STUDENT, TEACHER, DISTILL_T = a(2, 1, 0), a(0, 1, 2), 10
+
+
 def temperature(t: float) -> np.ndarray:
     return xn.softmax(a(2.0, 1.0, 0.0) / t)
 
 
-LN = math.log
-DYADIC = a(0.5, 0.25, 0.125, 0.125)
-UNIFORM4 = a(0.25, 0.25, 0.25, 0.25)
-FAIR, BIASED = a(0.5, 0.5), a(0.9, 0.1)
-COIN = a(0.7, 0.3)  # 7 heads in 10 flips
-MODEL_A = a(0.9, 0.8, 0.7, 0.4)  # chapter 1: probability each model gave the true label
-MODEL_B = a(0.55, 0.55, 0.55, 0.05)
-ROW_LOSSES = xn.cross_entropy(
-    a(2, 0, -1, 0, 0, 0).reshape(2, 3), np.array([0, 2]), reduction="none"
-)
-GRAD = xn.cross_entropy_grad(a(2.0, 0.0, -1.0)[None], np.array([0]), reduction="sum")[0]
-Q = xn.softmax(a(2.0, 0.0, -1.0))
+def distill_grad(z, v, t):
+    """The gradient of H(softmax(v / t), softmax(z / t)) with respect to z."""
+    return (
+        xn.cross_entropy_grad(z[None] / t, xn.softmax(v / t)[None], reduction="sum")[0]
+        / t
+    )
 
 
-def mse_grad(z: float) -> float:
-    """d/dz (sigmoid(z) - 1)^2, the squared-error gradient for the label y = 1."""
-    p = sigmoid(z)
-    return 2 * (p - 1) * p * (1 - p)
+DISTILL = distill_grad(STUDENT, TEACHER, DISTILL_T)
+DISTILL_APPROX = (STUDENT - TEACHER) / (len(STUDENT) * DISTILL_T**2)
 
 
-# (chapter, snippet of the chapter's text, number as printed, value computed here)
+def ce(q: np.ndarray, p: np.ndarray) -> float:
+    """H(p, q) in nats, through the loss: cross_entropy(log q, p)."""
+    return float(xn.cross_entropy(np.log(q), p))
+
+
+# (page, snippet of its text, values of the decimal numbers it prints, in order)
 CHECKS = [
+    # The notation page
+    (
+        NOTATION,
+        "$H(0.7)$ is the entropy of the distribution $(0.3, 0.7)$",
+        (HEADS, *coin(HEADS)),
+    ),
     # Chapter 1: losses and learning
     (
         LOSSES,
-        "| average log loss (nats) | 0.4004 | 1.1973 |",
-        "0.4004",
-        -np.log(MODEL_A).mean(),
+        "probability $0.51$ and one that gives it $0.99$ both score $0$; a model that "
+        "gives the true class $0.49$ and one that gives it $0.01$ both score $1$",
+        (*RIGHT, *WRONG),
     ),
+    *[
+        (LOSSES, f"| {i + 1} | {MODEL_A[i]} | {MODEL_B[i]} |", (MODEL_A[i], MODEL_B[i]))
+        for i in range(4)
+    ],
     (
         LOSSES,
         "| average log loss (nats) | 0.4004 | 1.1973 |",
-        "1.1973",
-        -np.log(MODEL_B).mean(),
+        (-np.log(MODEL_A).mean(), -np.log(MODEL_B).mean()),
     ),
-    (LOSSES, r"$-\log 0.05 \approx 3.00$", "3.00", -LN(0.05)),
-    (LOSSES, r"$-\log 10^{-3} \approx 6.91$", "6.91", -LN(1e-3)),
-    (LOSSES, "average log loss is $0.5776$ bits", "0.5776", -np.log2(MODEL_A).mean()),
-    (LOSSES, "model B's is $1.7274$ bits", "1.7274", -np.log2(MODEL_B).mean()),
-    (LOSSES, "at most about 58%", "58", 100 * -np.log2(MODEL_A).mean()),
     (
         LOSSES,
-        "both are consistent with the true 25%",
-        "25",
-        100 * np.mean(MODEL_A <= 0.5),
+        r"Its loss of $-\log 0.05 \approx 3.00$",
+        (MODEL_B[3], -LN(MODEL_B[3])),
     ),
-    (LOSSES, "$1 - (0.49 + 0.09) = 0.42$", "0.49", 0.7**2),
-    (LOSSES, "$1 - (0.49 + 0.09) = 0.42$", "0.09", 0.3**2),
-    (LOSSES, "$1 - (0.49 + 0.09) = 0.42$", "0.42", 1 - COIN @ COIN),
-    (LOSSES, "$1 - 0.7 = 0.30$", "0.30", 1 - COIN @ a(1.0, 0.0)),
-    (LOSSES, r"$-\ln 0.9 - \ln 0.8 \approx 0.1054 + 0.2231", "0.1054", -LN(0.9)),
-    (LOSSES, r"$-\ln 0.9 - \ln 0.8 \approx 0.1054 + 0.2231", "0.2231", -LN(0.8)),
-    (LOSSES, "0.1054 + 0.2231 = 0.3285$", "0.3285", -LN(0.9) - LN(0.8)),
-    (LOSSES, "$0.9 \\times 0.8 = 0.72$", "0.72", 0.9 * 0.8),
-    (LOSSES, r"$-\ln 0.72 \approx 0.3285$", "0.3285", -LN(0.72)),
-    (LOSSES, r"$-\ln \tfrac12 = \ln 2 \approx 0.6931 < 1$", "0.6931", -LN(0.5)),
+    (LOSSES, r"$-\log 10^{-3} \approx 6.91$", (-LN(1e-3),)),
+    (
+        LOSSES,
+        "Model A's average log loss is $0.5776$ bits and model B's is $1.7274$ bits",
+        (-np.log2(MODEL_A).mean(), -np.log2(MODEL_B).mean()),
+    ),
+    (LOSSES, "A cross-entropy of $0.4$ does not mean 40% of anything", (NOT_A_RATE,)),
+    (LOSSES, "The training set is $x = (-1, 0.5, 2)$", (STEP_X[1],)),
+    (
+        LOSSES,
+        "example 2 ($x = 0.5$, $y = 0$) when $0.5 > b$",
+        (STEP_X[1], STEP_X[1]),
+    ),
+    (LOSSES, r"$-1 \le b < 0.5$: example 2 is wrong", (STEP_X[1],)),
+    (LOSSES, r"$0.5 \le b < 2$: nothing is wrong", (STEP_X[1],)),
+    (LOSSES, r"at $b \in \{-1, 0.5, 2\}$ it jumps", (STEP_X[1],)),
+    (LOSSES, "$p = (0.7, 0.3)$", tuple(COIN)),
+    (
+        LOSSES,
+        "$1 - (0.49 + 0.09) = 0.42$",
+        (COIN[0] ** 2, COIN[1] ** 2, 1 - COIN @ COIN),
+    ),
+    (LOSSES, "scores $1 - 0.7 = 0.30$", (COIN[0], 1 - COIN @ a(1.0, 0.0))),
+    (
+        LOSSES,
+        r"the tie costs $-\ln \tfrac12 = \ln 2 \approx 0.6931 < 1$ nats",
+        (-LN(0.5),),
+    ),
+    (
+        LOSSES,
+        r"Separately, $-\ln 0.9 - \ln 0.8 \approx 0.1054 + 0.2231 = 0.3285$",
+        (
+            MODEL_A[0],
+            MODEL_A[1],
+            -LN(MODEL_A[0]),
+            -LN(MODEL_A[1]),
+            -LN(MODEL_A[0]) - LN(MODEL_A[1]),
+        ),
+    ),
+    (
+        LOSSES,
+        r"probability $0.9 \times 0.8 = 0.72$, and $-\ln 0.72 \approx 0.3285$",
+        (
+            MODEL_A[0],
+            MODEL_A[1],
+            MODEL_A[0] * MODEL_A[1],
+            MODEL_A[0] * MODEL_A[1],
+            -LN(MODEL_A[0] * MODEL_A[1]),
+        ),
+    ),
     # Chapter 2: information
     (
         INFORMATION,
-        r"$\log_2 6 \approx 2.585$ bits",
-        "2.585",
-        xn.entropy(np.full(6, 1 / 6), base=2),
+        r"one face of a fair die has $\log_2 6 \approx 2.585$ bits",
+        (xn.entropy(UNIFORM6, base=2),),
     ),
     (
         INFORMATION,
-        r"1\ \text{bit} = \ln 2 \approx 0.6931\ \text{nats}",
-        "0.6931",
-        LN(2),
-    ),
-    (INFORMATION, r"\frac{1}{\ln 2} \approx 1.4427\ \text{bits}", "1.4427", 1 / LN(2)),
-    (INFORMATION, r"a loss of $\ln 2 \approx 0.6931$ per example", "0.6931", LN(2)),
-    (
-        INFORMATION,
-        r"0.1 \log_2 0.1 \approx 0.4690$ bits",
-        "0.4690",
-        xn.entropy(BIASED, base=2),
-    ),
-    (INFORMATION, "($0.3251$ nats)", "0.3251", xn.entropy(BIASED)),
-    (INFORMATION, r"\tfrac18 \cdot 3 = 1.75$ bits", "1.75", xn.entropy(DYADIC, base=2)),
-    (
-        INFORMATION,
-        r"$H = \log_2 10 \approx 3.3219$ bits",
-        "3.3219",
-        xn.entropy(np.full(10, 0.1), base=2),
+        r"1\ \text{bit} = \ln 2 \approx 0.6931\ \text{nats}, \qquad 1\ \text{nat} = "
+        r"\frac{1}{\ln 2} \approx 1.4427\ \text{bits}",
+        (LN2, 1 / LN2),
     ),
     (
         INFORMATION,
-        r"or $\ln 10 \approx 2.3026$ nats",
-        "2.3026",
-        xn.entropy(np.full(10, 0.1)),
+        r"a loss of $\ln 2 \approx 0.6931$ per example",
+        (xn.binary_cross_entropy_with_logits(a(0.0), a(1.0)),),
     ),
     (
         INFORMATION,
-        r"$2^{1.75} \approx 3.3636$",
-        "3.3636",
-        2 ** xn.entropy(DYADIC, base=2),
+        r"heads with probability $0.9$: $H = -0.9 \log_2 0.9 - 0.1 \log_2 0.1 "
+        r"\approx 0.4690$ bits ($0.3251$ nats)",
+        (
+            BIASED[0],
+            -BIASED[0],
+            BIASED[0],
+            BIASED[1],
+            BIASED[1],
+            xn.entropy(BIASED, base=2),
+            xn.entropy(BIASED),
+        ),
+    ),
+    (INFORMATION, r"\tfrac18 \cdot 3 = 1.75$ bits.", (xn.entropy(DYADIC, base=2),)),
+    (
+        INFORMATION,
+        r"\tfrac18 \cdot 3 = 1.75$ bits, exactly the entropy",
+        (DYADIC @ LENGTHS,),
     ),
     (
         INFORMATION,
-        r"\tfrac18 \cdot 3 + \tfrac18 \cdot 3 = 1.75$ bits, exactly the entropy",
-        "1.75",
-        DYADIC @ a(1, 2, 3, 3),
+        r"$H = \log_2 10 \approx 3.3219$ bits, or $\ln 10 \approx 2.3026$ nats",
+        (xn.entropy(UNIFORM10, base=2), xn.entropy(UNIFORM10)),
     ),
     (
         INFORMATION,
-        "so $H(p, q) = 2$ bits, a quarter",
-        "2",
-        xn.cross_entropy(np.log(UNIFORM4), DYADIC) / LN(2),
+        r"has perplexity $2^{1.75} \approx 3.3636$",
+        (xn.entropy(DYADIC, base=2), 2 ** xn.entropy(DYADIC, base=2)),
     ),
     (
         INFORMATION,
-        r"$\mathrm{KL}(p \,\|\, q) = 2 - 1.75 = 0.25$ bits",
-        "0.25",
-        xn.kl_divergence(DYADIC, UNIFORM4, base=2),
+        "more than the $1.75$ bits of the code built",
+        (xn.entropy(DYADIC, base=2),),
     ),
     (
         INFORMATION,
-        r"\ln \frac{0.5}{0.1} \approx 0.5108",
-        "0.5108",
-        xn.kl_divergence(FAIR, BIASED),
+        r"$D_{\mathrm{KL}}(p \,\|\, q) = 2 - 1.75 = 0.25$ bits",
+        (xn.entropy(DYADIC, base=2), xn.kl_divergence(DYADIC, UNIFORM4, base=2)),
     ),
     (
         INFORMATION,
-        r"\ln \frac{0.1}{0.5} \approx 0.3681",
-        "0.3681",
-        xn.kl_divergence(BIASED, FAIR),
+        r"Ten classes carry at most $\ln 10 \approx 2.3026$ nats.",
+        (xn.kl_divergence(a(1, *[0] * 9), UNIFORM10),),
+    ),
+    (
+        INFORMATION,
+        "Take a fair coin $p = (0.5, 0.5)$ and a biased one $q = (0.9, 0.1)$",
+        (*FAIR, *BIASED),
+    ),
+    (
+        INFORMATION,
+        r"&= 0.5 \ln \frac{0.5}{0.9} + 0.5 \ln \frac{0.5}{0.1} \approx 0.5108",
+        (*[FAIR[0], FAIR[0], BIASED[0], FAIR[1], FAIR[1], BIASED[1]],)
+        + (xn.kl_divergence(FAIR, BIASED),),
+    ),
+    (
+        INFORMATION,
+        r"&= 0.9 \ln \frac{0.9}{0.5} + 0.1 \ln \frac{0.1}{0.5} \approx 0.3681",
+        (BIASED[0], BIASED[0], FAIR[0], BIASED[1], BIASED[1], FAIR[1])
+        + (xn.kl_divergence(BIASED, FAIR),),
     ),
     (
         INFORMATION,
         "(In bits: $0.7370$ and $0.5310$.)",
-        "0.7370",
-        xn.kl_divergence(FAIR, BIASED, base=2),
+        (
+            xn.kl_divergence(FAIR, BIASED, base=2),
+            xn.kl_divergence(BIASED, FAIR, base=2),
+        ),
     ),
     (
         INFORMATION,
-        "(In bits: $0.7370$ and $0.5310$.)",
-        "0.5310",
-        xn.kl_divergence(BIASED, FAIR, base=2),
-    ),
-    (INFORMATION, r"$H(p) = \ln 2 \approx 0.6931$ and", "0.6931", xn.entropy(FAIR)),
-    (
-        INFORMATION,
-        r"0.5 \ln 0.1 \approx 1.2040$",
-        "1.2040",
-        xn.cross_entropy(np.log(BIASED), FAIR),
+        r"and $q$ gives tails only $0.1$: the term $0.5 \ln 5$ dominates",
+        (BIASED[1], FAIR[1]),
     ),
     (
         INFORMATION,
-        "indeed $0.6931 + 0.5108 = 1.2039$ up to rounding",
-        "1.2039",
-        0.6931 + 0.5108,
+        r"$H(p) = \ln 2 \approx 0.6931$ and $H(p, q) = -0.5 \ln 0.9 - 0.5 \ln 0.1 "
+        r"\approx 1.2040$, and indeed $0.6931 + 0.5108 = 1.2039$ up to rounding",
+        (
+            xn.entropy(FAIR),
+            -FAIR[0],
+            BIASED[0],
+            FAIR[1],
+            BIASED[1],
+            ce(BIASED, FAIR),
+            round(float(xn.entropy(FAIR)), 4),
+            round(float(xn.kl_divergence(FAIR, BIASED)), 4),
+            round(float(xn.entropy(FAIR)), 4)
+            + round(float(xn.kl_divergence(FAIR, BIASED)), 4),
+        ),
+    ),
+    (INFORMATION, "With $p = (0.5, 0.5)$ and $q = (1, 0)$", tuple(FAIR)),
+    (
+        INFORMATION,
+        r"$D_{\mathrm{KL}}(q \,\|\, p) = 1 \cdot \ln 2 \approx 0.6931$",
+        (xn.kl_divergence(a(1.0, 0.0), FAIR),),
     ),
     (
         INFORMATION,
-        r"1 \cdot \ln 2 \approx 0.6931$",
-        "0.6931",
-        xn.kl_divergence(a(1.0, 0.0), FAIR),
+        r"\tfrac12 (1 + \log_2 10) \approx 2.1610$ bits, or $1.4979$ nats; the ratio "
+        r"of the two is $1 / \ln 2 \approx 1.4427$",
+        (
+            xn.entropy(LOADED, base=2),
+            xn.entropy(LOADED),
+            xn.entropy(LOADED, base=2) / xn.entropy(LOADED),
+        ),
     ),
-    (INFORMATION, r"$\ln 10 \approx 2.3026$ nats.", "2.3026", LN(10)),
     (
         INFORMATION,
-        r"$\ln 6 \approx 1.7918$ nats",
-        "1.7918",
-        xn.entropy(np.full(6, 1 / 6)),
+        r"The perplexity is $2^{2.1610} = \sqrt{20} \approx 4.4721$",
+        (xn.entropy(LOADED, base=2), np.exp(xn.entropy(LOADED))),
     ),
-    (INFORMATION, r"= 1 / \ln 2 \approx 1.4427$", "1.4427", np.log2(6) / LN(6)),
+    (
+        INFORMATION,
+        r"fair die spends $\log_2 6 \approx 2.585$ bits on every roll",
+        (np.log2(6),),
+    ),
+    (
+        INFORMATION,
+        r"\log_2 6 - H(p) \approx 0.4240$ bits per roll",
+        (xn.kl_divergence(LOADED, UNIFORM6, base=2),),
+    ),
+    (
+        INFORMATION,
+        r"\tfrac12 \cdot 1 + \tfrac12 \cdot 4 = 2.5$ bits",
+        (LOADED @ LOADED_LENGTHS,),
+    ),
+    (
+        INFORMATION,
+        "comes as close to $2.1610$ bits per roll",
+        (xn.entropy(LOADED, base=2),),
+    ),
+    (
+        INFORMATION,
+        r"Compare with $D_{\mathrm{KL}}(p \,\|\, u) = 0.25$ bits",
+        (xn.kl_divergence(DYADIC, UNIFORM4, base=2),),
+    ),
     (
         INFORMATION,
         r"\tfrac14 (1 + 2 + 3 + 3) = 2.25$ bits",
-        "2.25",
-        UNIFORM4 @ a(1, 2, 3, 3),
+        (UNIFORM4 @ LENGTHS,),
     ),
     (
         INFORMATION,
-        r"$\mathrm{KL}(u \,\|\, p) = 2.25 - 2 = 0.25$ bits",
-        "0.25",
-        xn.kl_divergence(UNIFORM4, DYADIC, base=2),
+        r"$D_{\mathrm{KL}}(u \,\|\, p) = 2.25 - 2 = 0.25$ bits",
+        (UNIFORM4 @ LENGTHS, xn.kl_divergence(UNIFORM4, DYADIC, base=2)),
     ),
     (
         INFORMATION,
-        "it is the $0.5108$ nats of",
-        "0.5108",
-        xn.kl_divergence(FAIR, BIASED),
-    ),
-    (INFORMATION, r"$2.0 / \ln 2 \approx 2.885$ bits per token", "2.885", 2.0 / LN(2)),
-    (INFORMATION, r"$e^{2.0} \approx 7.389$", "7.389", math.exp(2.0)),
-    (INFORMATION, "(equivalently $2^{2.885}$)", "2.885", 2.0 / LN(2)),
-    # Chapter 3: maximum likelihood (the lead's Bernoulli sections, then the rest)
-    (LIKELIHOOD, r"$-\log 10^{-3} \approx 6.9$", "6.9", -LN(1e-3)),
-    (LIKELIHOOD, r"$-\log 10^{-10} \approx 23.0$", "23.0", -LN(1e-10)),
-    (
-        LIKELIHOOD,
-        r"for $y = 1/2$ it is $\log 2 \approx 0.6931$",
-        "0.6931",
-        xn.entropy(FAIR),
+        "Check the approximation for $a = 0.5$ and $b = 0.6$, in both directions, and "
+        "for $a = 0.5$ and $b = 0.9$",
+        (NEAR_A, NEAR_B, NEAR_A, FAR_B),
     ),
     (
-        LIKELIHOOD,
-        r"$2^{-1000} \approx 9.33 \times 10^{-302}$",
-        "9.33",
-        0.5**1000 / 1e-302,
+        INFORMATION,
+        "For $a = 0.5$, $b = 0.6$ the exact value is $0.0204$ nats and the "
+        "approximation $0.0200$",
+        (NEAR_A, NEAR_B, kl_coin(NEAR_A, NEAR_B), kl_approx(NEAR_A, NEAR_B)),
     ),
+    (
+        INFORMATION,
+        r"is $0.0201$, with approximation $(a - b)^2 / (2b(1 - b)) \approx 0.0208$",
+        (kl_coin(NEAR_B, NEAR_A), kl_approx(NEAR_B, NEAR_A)),
+    ),
+    (
+        INFORMATION,
+        "for $b = 0.9$ the approximation gives $0.3200$, while the two exact "
+        "divergences are $0.5108$ and $0.3681$",
+        (
+            FAR_B,
+            kl_approx(NEAR_A, FAR_B),
+            kl_coin(NEAR_A, FAR_B),
+            kl_coin(FAR_B, NEAR_A),
+        ),
+    ),
+    (INFORMATION, "reports a loss of $2.0$ nats per token", (LM_LOSS,)),
+    (
+        INFORMATION,
+        r"$2.0 / \ln 2 \approx 2.885$ bits per token",
+        (LM_LOSS, LM_LOSS / LN2),
+    ),
+    (
+        INFORMATION,
+        r"The perplexity is $e^{2.0} \approx 7.389$ (equivalently $2^{2.885}$)",
+        (LM_LOSS, math.exp(LM_LOSS), LM_LOSS / LN2),
+    ),
+    (
+        INFORMATION,
+        r"\log_2 50\,000 \approx 15.6096$ bits per token",
+        (xn.entropy(np.full(VOCAB, 1 / VOCAB), base=2),),
+    ),
+    (
+        INFORMATION,
+        r"by a factor of about $5.41$, the ratio $\log_2 50\,000 / 2.885$",
+        (math.log2(VOCAB) / (LM_LOSS / LN2), LM_LOSS / LN2),
+    ),
+    (INFORMATION, "and {cite:t}`bishop2006` (section 1.6)", (1.6,)),  # a citation
+    # Chapter 3: maximum likelihood
+    (
+        LIKELIHOOD,
+        r"$-\log 10^{-3} \approx 6.9$ and $-\log 10^{-10} \approx 23.0$",
+        (-LN(1e-3), -LN(1e-10)),
+    ),
+    (LIKELIHOOD, r"$2^{-1000} \approx 9.33 \times 10^{-302}$", (0.5**1000 / 1e-302,)),
     (
         LIKELIHOOD,
         r"about $2.2 \times 10^{-308}$",
-        "2.2",
-        np.finfo(np.float64).tiny / 1e-308,
+        (np.finfo(np.float64).tiny / 1e-308,),
     ),
     (
         LIKELIHOOD,
-        r"of the same predictions is $\ln 2 \approx 0.6931$",
-        "0.6931",
-        xn.cross_entropy(np.zeros((1100, 2)), np.zeros(1100, dtype=int)),
+        r"log-likelihood of the same predictions is $\ln 2 \approx 0.6931$",
+        (xn.cross_entropy(np.zeros((1100, 2)), np.zeros(1100, dtype=int)),),
     ),
+    (LIKELIHOOD, r"so $\hat p = (0.7, 0.3)$ for (heads, tails)", tuple(COIN)),
     (
         LIKELIHOOD,
-        r"log-likelihood is $H(\hat p) \approx 0.6109$ nats",
-        "0.6109",
-        xn.entropy(COIN),
-    ),
-    (
-        LIKELIHOOD,
-        r"The fair coin scores $\ln 2 \approx 0.6931$",
-        "0.6931",
-        -COIN @ np.log(FAIR),
-    ),
-    (
-        LIKELIHOOD,
-        "the difference, $0.0823$ nats",
-        "0.0823",
-        xn.kl_divergence(COIN, FAIR),
+        r"The maximum likelihood coin has heads probability $0.7$, and its average "
+        r"negative log-likelihood is $H(\hat p) \approx 0.6109$ nats. The fair coin "
+        r"scores $\ln 2 \approx 0.6931$; the difference, $0.0823$ nats",
+        (COIN[0], xn.entropy(COIN), ce(FAIR, COIN), xn.kl_divergence(COIN, FAIR)),
     ),
     (
         LIKELIHOOD,
         "flattens at, say, $0.61$ may already be optimal",
-        "0.61",
-        xn.entropy(COIN),
+        (xn.entropy(COIN),),
     ),
-    (LIKELIHOOD, r"\log(1 + e^{-2} + e^{-3}) \approx 0.1698$", "0.1698", ROW_LOSSES[0]),
+    (LIKELIHOOD, r"\log(1 + e^{-2} + e^{-3}) \approx 0.1698$", (ROW_LOSSES[0],)),
     (
         LIKELIHOOD,
-        r"true class $2$ cost $\log 3 \approx 1.0986$",
-        "1.0986",
-        ROW_LOSSES[1],
-    ),
-    (
-        LIKELIHOOD,
-        "loss of the batch, is $0.6342$",
-        "0.6342",
-        xn.cross_entropy(a(2, 0, -1, 0, 0, 0).reshape(2, 3), np.array([0, 2])),
+        r'cost $\log 3 \approx 1.0986$; their mean, the `reduction="mean"` loss of the '
+        r"batch, is $0.6342$",
+        (ROW_LOSSES[1], xn.cross_entropy(ROW_LOGITS, ROW_TARGET)),
     ),
     (
         LIKELIHOOD,
-        r"Forecasting $0.7$ has expected log loss $H(0.7) \approx 0.6109$",
-        "0.6109",
-        xn.cross_entropy(np.log(COIN), COIN),
+        r"true heads probability is $0.7$. Forecasting $0.7$ has expected log loss "
+        r"$H(0.7) \approx 0.6109$ nats; the timid forecast $0.5$ costs "
+        r"$\ln 2 \approx 0.6931$, and the overconfident $0.9$ costs "
+        r"$-0.7 \ln 0.9 - 0.3 \ln 0.1 \approx 0.7645$",
+        (
+            HEADS,
+            HEADS,
+            HEADS,
+            xn.entropy(coin(HEADS)),
+            TIMID,
+            ce(coin(TIMID), coin(HEADS)),
+            BOLD,
+            -HEADS,
+            BOLD,
+            1 - HEADS,
+            1 - BOLD,
+            ce(coin(BOLD), coin(HEADS)),
+        ),
+    ),
+    (LIKELIHOOD, r"the rare outcome, $-\ln 0.1$, is large", (1 - BOLD,)),
+    (
+        LIKELIHOOD,
+        r"for $y = 1/2$ it is $\log 2 \approx 0.6931$",
+        (xn.binary_cross_entropy(a(0.5), a(0.5)),),
+    ),
+    (LIKELIHOOD, "the prediction $q = (0.9, 0.1)$ with target class $0$", (*BIASED,)),
+    (
+        LIKELIHOOD,
+        "here $-0.9$, a negative",
+        (xn.nll_loss(BIASED[None], np.array([0])),),
     ),
     (
         LIKELIHOOD,
-        r"the timid forecast $0.5$ costs $\ln 2 \approx 0.6931$",
-        "0.6931",
-        xn.cross_entropy(np.log(FAIR), COIN),
+        "A coin lands heads with probability $0.7$. A forecaster who announces $b$ "
+        "instead of $0.7$ loses",
+        (HEADS, HEADS),
     ),
     (
         LIKELIHOOD,
-        r"0.3 \ln 0.1 \approx 0.7645$",
-        "0.7645",
-        xn.cross_entropy(np.log(BIASED), COIN),
+        "lose at most $0.05$ nats per flip more? Is that range symmetric about $0.7$",
+        (TOLERANCE, HEADS),
     ),
     (
         LIKELIHOOD,
-        "target class, here $-0.9$, a negative",
-        "-0.9",
-        xn.nll_loss(BIASED[None], np.array([0])),
+        r"f(b) = D_{\mathrm{KL}}\big((0.3, 0.7) \,\|\, (1 - b, b)\big) = 0.7 \ln "
+        r"\frac{0.7}{b} + 0.3 \ln \frac{0.3}{1 - b}$. It is $0$ at $b = 0.7$, falls "
+        r"before and rises after ($f'(b) = (b - 0.7) / (b(1 - b))$)",
+        (1 - HEADS, HEADS, HEADS, HEADS, 1 - HEADS, 1 - HEADS, HEADS, HEADS),
     ),
     (
         LIKELIHOOD,
-        "about $0.6931$ for $b = 0.5$",
-        "0.6931",
-        xn.cross_entropy(np.log(FAIR), COIN),
+        r"so the forecasts within $0.05$ nats form an interval whose ends solve "
+        r"$f(b) = 0.05$. Bisection gives $b \approx 0.5454$ and $b \approx 0.8287$. A "
+        r"forecaster may hedge $0.1546$ below the truth but overstate only $0.1287$",
+        (TOLERANCE, TOLERANCE, HEDGE, OVERSTATE, HEADS - HEDGE, OVERSTATE - HEADS),
     ),
-    (
-        LIKELIHOOD,
-        "$0.6109$ for $b = 0.7$",
-        "0.6109",
-        xn.cross_entropy(np.log(COIN), COIN),
-    ),
-    (
-        LIKELIHOOD,
-        "and $0.7645$ for $b = 0.9$",
-        "0.7645",
-        xn.cross_entropy(np.log(BIASED), COIN),
-    ),
-    (
-        LIKELIHOOD,
-        "are $0.0823$ and $0.1537$ nats",
-        "0.0823",
-        xn.kl_divergence(COIN, FAIR),
-    ),
-    (
-        LIKELIHOOD,
-        "are $0.0823$ and $0.1537$ nats",
-        "0.1537",
-        xn.kl_divergence(COIN, BIASED),
-    ),
+    (LIKELIHOOD, "stays moderate for $b$ near $0.7$", (HEADS,)),
+    (LIKELIHOOD, "(sections 5.5 and 6.2)", (5.5, 6.2)),  # a citation
     # Chapter 4: logits, softmax and the gradient
-    (GRADIENT, r"about $1.8 \times 10^{308}$", "1.8", np.finfo(np.float64).max / 1e308),
     (
         GRADIENT,
-        r"$1000 + \log 2 \approx 1000.6931$",
-        "1000.6931",
-        xn.logsumexp(a(1000.0, 1000.0)),
+        r"gives $q \approx (0.8438, 0.1142, 0.0420)$ and gradient "
+        r"$(-0.1562, 0.1142, 0.0420)$",
+        (*Q, *GRAD),
     ),
-    (GRADIENT, r"$q \approx (0.8438, 0.1142, 0.0420)$", "0.8438", Q[0]),
-    (GRADIENT, r"$q \approx (0.8438, 0.1142, 0.0420)$", "0.1142", Q[1]),
-    (GRADIENT, r"$q \approx (0.8438, 0.1142, 0.0420)$", "0.0420", Q[2]),
-    (GRADIENT, "gradient $(-0.1562, 0.1142, 0.0420)$", "-0.1562", GRAD[0]),
-    (GRADIENT, "gradient $(-0.1562, 0.1142, 0.0420)$", "0.1142", GRAD[1]),
-    (GRADIENT, "gradient $(-0.1562, 0.1142, 0.0420)$", "0.0420", GRAD[2]),
+    (GRADIENT, "with true class $1$ gives $(0.5, -0.5)$", (*HALF,)),
     (
         GRADIENT,
-        "with true class $1$ gives $(0.5, -0.5)$",
-        "0.5",
-        xn.cross_entropy_grad(a(0, 0)[None], np.array([1]))[0, 0],
-    ),
-    (
-        GRADIENT,
-        "with true class $1$ gives $(0.5, -0.5)$",
-        "-0.5",
-        xn.cross_entropy_grad(a(0, 0)[None], np.array([1]))[0, 1],
-    ),
-    (
-        GRADIENT,
-        r"$\ln 10 \approx 2.3026$; for two",
-        "2.3026",
-        xn.cross_entropy(np.zeros((1, 10)), np.array([3])),
-    ),
-    (
-        GRADIENT,
-        r"for two, $\ln 2 \approx 0.6931$",
-        "0.6931",
-        xn.cross_entropy(np.zeros((1, 2)), np.array([1])),
-    ),
-    (
-        GRADIENT,
-        r"$\ln 1000 \approx 6.9078$",
-        "6.9078",
-        xn.cross_entropy(np.zeros((1, 1000)), np.array([7])),
-    ),
-    (
-        GRADIENT,
+        r"For $10$ classes that is $\ln 10 \approx 2.3026$; for two, "
+        r"$\ln 2 \approx 0.6931$; for $1000$ classes, $\ln 1000 \approx 6.9078$; for a "
+        r"language model with a vocabulary of $50000$ tokens, "
         r"$\ln 50000 \approx 10.8198$",
-        "10.8198",
-        xn.logsumexp(np.zeros(50000)),
-    ),
-    (GRADIENT, "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |", "0.5", sigmoid(0)),
-    (GRADIENT, "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |", "-0.5", sigmoid(0) - 1),
-    (GRADIENT, "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |", "-0.25", mse_grad(0)),
-    (GRADIENT, "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |", "0.1192", sigmoid(-2)),
-    (
-        GRADIENT,
-        "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |",
-        "-0.8808",
-        sigmoid(-2) - 1,
-    ),
-    (GRADIENT, "| $-2$ | $0.1192$ | $-0.8808$ | $-0.1850$ |", "-0.1850", mse_grad(-2)),
-    (GRADIENT, "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |", "0.0067", sigmoid(-5)),
-    (
-        GRADIENT,
-        "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |",
-        "-0.9933",
-        sigmoid(-5) - 1,
-    ),
-    (GRADIENT, "| $-5$ | $0.0067$ | $-0.9933$ | $-0.0132$ |", "-0.0132", mse_grad(-5)),
-    (GRADIENT, r"| $-10$ | $4.54 \times 10^{-5}$ |", "4.54", sigmoid(-10) / 1e-5),
-    (
-        GRADIENT,
-        r"| $-0.99995$ | $-9.08 \times 10^{-5}$ |",
-        "-0.99995",
-        sigmoid(-10) - 1,
+        (
+            xn.cross_entropy(np.zeros((1, 10)), np.array([3])),
+            xn.cross_entropy(np.zeros((1, 2)), np.array([1])),
+            xn.cross_entropy(np.zeros((1, 1000)), np.array([7])),
+            xn.logsumexp(np.zeros(50000)),
+        ),
     ),
     (
         GRADIENT,
-        r"| $-0.99995$ | $-9.08 \times 10^{-5}$ |",
-        "-9.08",
-        mse_grad(-10) / 1e-5,
+        r"with a majority class of $90\%$ in two classes it is $0.3251$ nats",
+        (xn.entropy(BIASED),),
     ),
     (
         GRADIENT,
-        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
-        "0.8668",
-        temperature(0.5)[0],
+        "| $0$ | $0.5$ | $-0.5$ | $-0.25$ |",
+        (sigmoid(0), sigmoid(0) - 1, -0.25),
     ),
+    *[
+        (
+            GRADIENT,
+            f"| ${z}$ | ${sigmoid(z):.4f}$ | ${sigmoid(z) - 1:.4f}$ | "
+            f"${mse_grad(z):.4f}$ |",
+            (sigmoid(z), sigmoid(z) - 1, mse_grad(z)),
+        )
+        for z in (-2, -5)
+    ],
     (
         GRADIENT,
-        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
-        "0.1173",
-        temperature(0.5)[1],
+        r"| $-10$ | $4.54 \times 10^{-5}$ | $-0.99995$ | $-9.08 \times 10^{-5}$ |",
+        (sigmoid(-10) / 1e-5, sigmoid(-10) - 1, mse_grad(-10) / 1e-5),
     ),
-    (
-        GRADIENT,
-        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
-        "0.0159",
-        temperature(0.5)[2],
-    ),
-    (
-        GRADIENT,
-        "| $0.5$ | $(0.8668, 0.1173, 0.0159)$ | $0.4411$ |",
-        "0.4411",
-        xn.entropy(temperature(0.5)),
-    ),
-    (
-        GRADIENT,
-        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
-        "0.6652",
-        temperature(1)[0],
-    ),
-    (
-        GRADIENT,
-        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
-        "0.2447",
-        temperature(1)[1],
-    ),
-    (
-        GRADIENT,
-        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
-        "0.0900",
-        temperature(1)[2],
-    ),
-    (
-        GRADIENT,
-        "| $1$ | $(0.6652, 0.2447, 0.0900)$ | $0.8324$ |",
-        "0.8324",
-        xn.entropy(temperature(1)),
-    ),
-    (
-        GRADIENT,
-        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
-        "0.4018",
-        temperature(5)[0],
-    ),
-    (
-        GRADIENT,
-        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
-        "0.3289",
-        temperature(5)[1],
-    ),
-    (
-        GRADIENT,
-        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
-        "0.2693",
-        temperature(5)[2],
-    ),
-    (
-        GRADIENT,
-        "| $5$ | $(0.4018, 0.3289, 0.2693)$ | $1.0854$ |",
-        "1.0854",
-        xn.entropy(temperature(5)),
-    ),
+    *[
+        (
+            GRADIENT,
+            f"| ${t}$ | $({', '.join(f'{q:.4f}' for q in temperature(t))})$ | "
+            f"${xn.entropy(temperature(t)):.4f}$ |",
+            (
+                *([t] if t != int(t) else []),
+                *temperature(t),
+                xn.entropy(temperature(t)),
+            ),
+        )
+        for t in TEMPERATURES
+    ],
     (
         GRADIENT,
         r"three classes is $\ln 3 \approx 1.0986$",
-        "1.0986",
-        xn.entropy(np.full(3, 1 / 3)),
+        (xn.entropy(np.full(3, 1 / 3)),),
     ),
-    (GRADIENT, r"= 8/27 \approx 0.2963$", "0.2963", -mse_grad(-LN(2))),
-    (GRADIENT, r"= -\ln 2 \approx -0.6931$", "-0.6931", LN(1 / 3 / (1 - 1 / 3))),
+    (GRADIENT, r"= 8/27 \approx 0.2963$", (-mse_grad(-LN(2)),)),
+    (GRADIENT, r"= -\ln 2 \approx -0.6931$", (LN(1 / 3 / (1 - 1 / 3)),)),
+    (
+        GRADIENT,
+        "prints a first-batch loss of $4.61$. Another prints $25.3$.",
+        (xn.cross_entropy(np.zeros((1, 100)), np.array([0])), BAD_FIRST_LOSS),
+    ),
     (
         GRADIENT,
         r"costs $\ln 100 \approx 4.6052$",
-        "4.6052",
-        xn.cross_entropy(np.zeros((1, 100)), np.array([0])),
+        (xn.cross_entropy(np.zeros((1, 100)), np.array([0])),),
+    ),
+    (
+        GRADIENT,
+        "A loss of $25.3$ means the probabilities given to the true classes have a "
+        "geometric mean of $e^{-25.3}$",
+        (BAD_FIRST_LOSS, -BAD_FIRST_LOSS),
+    ),
+    (
+        GRADIENT,
+        "the exact gradient is $(0.006656, 0, -0.006656)$ and the approximation "
+        r"$(2, 0, -2)/300 \approx (0.006667, 0, -0.006667)$",
+        (DISTILL[0], DISTILL[2], DISTILL_APPROX[0], DISTILL_APPROX[2]),
     ),
 ]
 
-# Decimal numbers the chapters choose rather than compute: example probabilities and
-# logits, the inputs of exercises, and section numbers of cited books.
-INPUTS = {
-    LOSSES: {
-        "0.01",
-        "0.05",
-        "0.3",
-        "0.4",
-        "0.49",
-        "0.5",
-        "0.51",
-        "0.55",
-        "0.7",
-        "0.8",
-        "0.9",
-        "0.99",
-    },
-    INFORMATION: {"0.1", "0.25", "0.5", "0.9", "1.6", "2.0"},
-    LIKELIHOOD: {"0.1", "0.3", "0.5", "0.7", "0.9", "5.5", "6.2"},
-    GRADIENT: {"0.5", "4.61", "25.3"},
-}
+# Whole numbers the pages compute or choose (page, snippet, the number, its value).
+WHOLE = [
+    (LOSSES, "at most about 58%", "58", 100 * -np.log2(MODEL_A).mean()),
+    (LOSSES, "consistent with the true 25%", "25", 100 * np.mean(MODEL_A <= 0.5)),
+    (LOSSES, "does not mean 40% of anything", "40", 100 * NOT_A_RATE),
+    (INFORMATION, "about $2885$ bits with the model", "2885", TEXT * LM_LOSS / LN2),
+    (
+        INFORMATION,
+        r"$15\,610$ bits without it",
+        r"15\,610",
+        TEXT * math.log2(VOCAB),
+    ),
+    (INFORMATION, "a text of $1000$ tokens", "1000", TEXT),
+    (INFORMATION, r"a vocabulary of $50\,000$ tokens", r"50\,000", VOCAB),
+    (LIKELIHOOD, "$10$ flips of a coin give $7$ heads", "7", 10 * COIN[0]),
+    (GRADIENT, r"a majority class of $90\%$", "90", 100 * BIASED[0]),
+    (
+        GRADIENT,
+        f"Check it for $z = ({', '.join(str(int(v)) for v in STUDENT)})$, "
+        f"$v = ({', '.join(str(int(v)) for v in TEACHER)})$ and $T = {DISTILL_T}$.",
+        str(DISTILL_T),
+        DISTILL_T,
+    ),
+    (
+        GRADIENT,
+        f"$(2, 0, -2)/{len(STUDENT) * DISTILL_T**2}",
+        str(len(STUDENT) * DISTILL_T**2),
+        len(STUDENT) * DISTILL_T**2,
+    ),
+]
+
+
+def _printed(snippet: str) -> list[str]:
+    return DECIMAL.findall(snippet)
 
 
 @pytest.mark.parametrize(
-    ("chapter", "snippet", "printed", "value"),
+    ("page", "snippet", "values"),
     CHECKS,
-    ids=[
-        f"{chapter[:2]}:{printed}:{i}"
-        for i, (chapter, _, printed, _) in enumerate(CHECKS)
-    ],
+    ids=[f"{page.split('/')[-1][:2]}:{i}" for i, (page, _, _) in enumerate(CHECKS)],
 )
-def test_printed_number_is_the_computed_value_rounded(chapter, snippet, printed, value):
-    assert snippet in text(chapter), f"chapter {chapter} no longer says {snippet!r}"
-    assert printed in snippet
-    decimals = len(printed.partition(".")[2])
-    assert np.isfinite(value)
-    assert f"{float(value):.{decimals}f}" == printed, (
-        f"{printed} printed, {float(value)!r} computed"
-    )
+def test_printed_numbers_are_the_computed_values_rounded(page, snippet, values):
+    assert snippet in text(page), f"{page} no longer says {snippet!r}"
+    printed = _printed(snippet)
+    assert len(printed) == len(values), (printed, values)
+    for number, value in zip(printed, values, strict=True):
+        decimals = len(number.partition(".")[2])
+        assert np.isfinite(value)
+        assert f"{float(value):.{decimals}f}" == number, (
+            f"{number} printed, {float(value)!r} computed, in {snippet!r}"
+        )
 
 
-@pytest.mark.parametrize("chapter", [LOSSES, INFORMATION, LIKELIHOOD, GRADIENT])
-def test_every_decimal_is_checked(chapter):
-    printed = set(re.findall(r"(?<![\w.])\d+\.\d+(?![\d.])", text(chapter)))
-    checked = {number.lstrip("-") for name, _, number, _ in CHECKS if name == chapter}
-    assert printed - checked - INPUTS[chapter] == set()
-    assert INPUTS[chapter] <= printed, (
-        "an input is listed that the chapter no longer prints"
-    )
+@pytest.mark.parametrize(("page", "snippet", "number", "value"), WHOLE)
+def test_printed_whole_numbers_are_the_computed_values(page, snippet, number, value):
+    assert snippet in text(page), f"{page} no longer says {snippet!r}"
+    assert number in snippet
+    assert float(number.replace(r"\,", "")) == round(float(value))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_decimal_is_bound(page):
+    """Every occurrence of a decimal number lies in a snippet that a check binds."""
+    page_text = text(page)
+    covered: set[int] = set()
+    for name, snippet, _ in CHECKS:
+        if name != page:
+            continue
+        start = page_text.find(snippet)
+        while start >= 0:
+            for match in DECIMAL.finditer(snippet):
+                covered.add(start + match.start())
+            start = page_text.find(snippet, start + 1)
+    loose = [
+        f"{match.group()!r} in ...{page_text[max(0, match.start() - 40) : match.end()]}"
+        for match in DECIMAL.finditer(page_text)
+        if match.start() not in covered
+    ]
+    assert not loose, "unbound numbers:\n" + "\n".join(loose)
 
 
 def test_chapter_1_claims():
     # Model B's one mistake costs more than all four of model A's terms together.
-    assert -np.log(0.05) > -np.log(MODEL_A).sum()
+    assert -np.log(MODEL_B[3]) > -np.log(MODEL_A).sum()
     # Both models have accuracy 3/4; the error rate is below the log loss in bits.
     for model in (MODEL_A, MODEL_B):
         assert np.mean(model > 0.5) == 0.75
     assert np.mean(MODEL_A <= 0.5) <= -np.log2(MODEL_A).mean()
+    assert -np.log2(MODEL_B).mean() > 1  # "the second says nothing"
+    # The 0-1 loss scores the confident and the hesitant right answers alike.
+    assert np.all(RIGHT > 0.5) and np.all(WRONG < 0.5)
     # Exercise 1.1: the empirical 0-1 risk of "predict 1 when x > b" on each interval.
-    x, y = a(-1.0, 0.5, 2.0), np.array([0, 0, 1])
     for b, risk in [
         (-3.0, 2 / 3),
         (0.0, 1 / 3),
@@ -585,12 +725,24 @@ def test_chapter_1_claims():
         (2.0, 1 / 3),
         (5.0, 1 / 3),
     ]:
-        assert np.mean((x > b).astype(int) != y) == pytest.approx(risk)
+        assert np.mean((STEP_X > b).astype(int) != STEP_Y) == pytest.approx(risk)
+    # The linear score is improper, and fails the additivity of requirement 5.
+    assert 1 - COIN @ a(1.0, 0.0) < 1 - COIN @ COIN
+    pair = MODEL_A[0] * MODEL_A[1]
+    assert 1 - pair != pytest.approx((1 - MODEL_A[0]) + (1 - MODEL_A[1]))
+    # The error-rate bound holds in base b exactly when log_b 2 >= 1, i.e. b <= 2.
+    for base, holds in [(1.5, True), (2.0, True), (4.0, False), (math.e, False)]:
+        assert (math.log(2, base) >= 1 - 1e-15) == holds
+    assert math.log(2, 4) == 0.5
 
 
 def test_chapter_2_claims():
-    # The code 0, 10, 110, 111 meets Kraft's inequality with equality.
-    assert sum(2.0 ** -np.array([1, 2, 3, 3])) == 1.0
+    # The code 0, 10, 110, 111 meets Kraft's inequality with equality; the die's, too.
+    assert sum(2.0**-LENGTHS) == 1.0
+    assert sum(2.0**-LOADED_LENGTHS) <= 1.0
+    # The loaded die's perplexity is sqrt(20); a fair die's is 6.
+    assert 2 ** xn.entropy(LOADED, base=2) == pytest.approx(math.sqrt(20))
+    assert np.exp(xn.entropy(UNIFORM6)) == pytest.approx(6)
     # KL is infinite when q has a zero where p does not.
     assert xn.kl_divergence(FAIR, a(1.0, 0.0)) == np.inf
     # H(p, q) = H(p) + KL(p || q) and Gibbs' inequality, on the chapter's examples.
@@ -599,10 +751,20 @@ def test_chapter_2_claims():
         (BIASED, FAIR),
         (DYADIC, UNIFORM4),
         (UNIFORM4, DYADIC),
+        (LOADED, UNIFORM6),
     ]:
-        cross = xn.cross_entropy(np.log(q), p)
+        cross = ce(q, p)
         assert cross == pytest.approx(xn.entropy(p) + xn.kl_divergence(p, q))
         assert cross >= xn.entropy(p)
+    # Nearby coins: the two directions differ at third order, far ones do not agree.
+    near = abs(kl_coin(NEAR_A, NEAR_B) - kl_coin(NEAR_B, NEAR_A))
+    assert near < 0.02 * kl_coin(NEAR_A, NEAR_B)
+    assert kl_coin(NEAR_A, FAR_B) > 1.3 * kl_coin(FAR_B, NEAR_A)
+    # About seven tokens; the model's text is shorter by the printed factor.
+    assert round(math.exp(LM_LOSS)) == 7
+    assert (TEXT * math.log2(VOCAB)) / (TEXT * LM_LOSS / LN2) == pytest.approx(
+        math.log2(VOCAB) / (LM_LOSS / LN2)
+    )
 
 
 def test_chapter_3_claims():
@@ -619,21 +781,33 @@ def test_chapter_3_claims():
         assert xn.cross_entropy(z[None], np.array([label])) == pytest.approx(
             xn.binary_cross_entropy_with_logits(a(z[1] - z[0]), a(label))
         )
-    # cross_entropy(z, t) equals nll_loss(log_softmax(z), t).
-    logits = a(2, 0, -1, 0, 0, 0).reshape(2, 3)
-    target = np.array([0, 2])
-    assert xn.cross_entropy(logits, target) == xn.nll_loss(
-        xn.log_softmax(logits), target
+    # cross_entropy(z, y) equals nll_loss(log_softmax(z), y).
+    assert xn.cross_entropy(ROW_LOGITS, ROW_TARGET) == xn.nll_loss(
+        xn.log_softmax(ROW_LOGITS), ROW_TARGET
     )
+    # Overstating is punished more than hedging by as much.
+    assert ce(coin(BOLD), coin(HEADS)) > ce(coin(TIMID), coin(HEADS))
+    assert HEADS - TIMID == pytest.approx(BOLD - HEADS)
+    # The forecasts within TOLERANCE: the ends solve f(b) = TOLERANCE, f'(b) as printed,
+    # and the interval is wider on the timid side.
+    assert excess(HEDGE) == pytest.approx(TOLERANCE, abs=1e-12)
+    assert excess(OVERSTATE) == pytest.approx(TOLERANCE, abs=1e-12)
+    for b in (0.3, 0.6, 0.8):
+        h = 1e-6
+        slope = (excess(b + h) - excess(b - h)) / (2 * h)
+        assert slope == pytest.approx((b - HEADS) / (b * (1 - b)), rel=1e-6)
+    assert HEADS - HEDGE > OVERSTATE - HEADS
 
 
 def test_chapter_4_claims():
-    # exp(1000) overflows, log(softmax) of a very negative logit is -inf, log_softmax is not.
+    # exp(1000) overflows; log(softmax) of a very negative logit is -inf, log_softmax
+    # is not.
     with np.errstate(over="ignore", divide="ignore"):
         assert np.exp(1000.0) == np.inf
         assert np.log(xn.softmax(a(0.0, -1000.0)))[1] == -np.inf
     assert xn.log_softmax(a(0.0, -1000.0))[1] == -1000.0
-    # The gradient sums to zero; the Hessian diag(q) - q q^T has v^T H v = Var_q(v) >= 0.
+    # The gradient sums to zero; the Hessian diag(q) - q q^T has v^T H v = Var_q(v),
+    # never negative.
     assert GRAD.sum() == pytest.approx(0.0, abs=1e-15)
     hessian = np.diag(Q) - np.outer(Q, Q)
     v = a(0.7, -1.3, 2.0)
@@ -642,13 +816,36 @@ def test_chapter_4_claims():
     assert hessian @ np.ones(3) == pytest.approx(np.zeros(3), abs=1e-15)
     # Shift invariance.
     assert xn.softmax(a(2.0, 0.0, -1.0) + 5.0) == pytest.approx(Q)
+    # Weight decay on W alone: with one class only, b alone drives the loss to 0, and
+    # adding the same number to every bias changes no loss.
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    only_class_1 = np.ones(8, dtype=int)
+    losses = [
+        xn.cross_entropy(X @ np.zeros((3, 2)) + a(0.0, b), only_class_1)
+        for b in (1.0, 5.0, 25.0)
+    ]
+    assert losses[0] > losses[1] > losses[2] > 0
+    shifted = xn.cross_entropy(X @ np.ones((3, 2)) + a(0.3, 1.0) + 7.0, only_class_1)
+    assert shifted == pytest.approx(
+        xn.cross_entropy(X @ np.ones((3, 2)) + a(0.3, 1.0), only_class_1)
+    )
+    # With a majority of 90%, the label entropy is less than half of log 2.
+    assert xn.entropy(BIASED) < LN2 / 2
     # At z = -10 the squared error pushes more than ten thousand times less.
     assert (1 - sigmoid(-10)) / -mse_grad(-10) > 1e4
     # The entropy of softmax(z / T) rises with T.
     entropies = [xn.entropy(temperature(t)) for t in (0.25, 0.5, 1, 2, 5, 50)]
     assert np.all(np.diff(entropies) > 0)
-    # The gradient with temperature is (softmax(z / T) - t) / T.
+    # The gradient with temperature is (softmax(z / T) - p) / T.
     t = 2.5
     assert xn.cross_entropy_grad(a(2.0, 1.0, 0.0)[None] / t, np.array([1]))[0] / t == (
         pytest.approx((temperature(t) - a(0, 1, 0)) / t)
     )
+    # The distillation gradient is within 1% of (z - v) / (C T^2), and the student and
+    # teacher logits average to 1, not 0 (a common shift changes no softmax).
+    np.testing.assert_allclose(DISTILL, DISTILL_APPROX, rtol=1e-2, atol=1e-12)
+    assert STUDENT.mean() == TEACHER.mean() == 1
+    shifted = distill_grad(STUDENT - 1, TEACHER - 1, DISTILL_T)
+    np.testing.assert_allclose(shifted, DISTILL, atol=1e-15)
+    # A loss of 25.3 at the first batch is far above log 100.
+    assert BAD_FIRST_LOSS > 5 * LN(100)
