@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xent import text
 
@@ -174,6 +176,21 @@ def test_entropies_are_the_training_losses_of_the_counted_models(seed):
     assert bigram == pytest.approx(chain, rel=1e-10)
     # Conditioning does not increase entropy; a Markov chain's pairs say more.
     assert bigram < unigram - 0.1
+
+
+@given(
+    st.lists(st.integers(0, 4), min_size=2, max_size=60),
+    st.floats(0.0, 5.0, allow_nan=False),
+)
+@settings(max_examples=200, deadline=None)
+def test_entropy_bounds_hold_for_any_text(ids, alpha):
+    ids = np.array(ids, dtype=np.int64)
+    unigram, bigram = text.unigram_entropy(ids, 5), text.bigram_entropy(ids, 5)
+    # 0 <= H(X_t | X_{t-1}) <= H(X_t) <= log V
+    assert -1e-12 <= bigram <= unigram + 1e-12 <= math.log(5) + 2e-12
+    # and the counted models are the best of their kind on their own text
+    smoothed = text.ngram_cross_entropy(ids, text.bigram_probs(ids, 5, alpha))
+    assert smoothed >= bigram - 1e-12
 
 
 @pytest.mark.parametrize("seed", range(3))
