@@ -641,6 +641,12 @@ WHOLE = [
     (INFORMATION, "a text of $1000$ tokens", "1000", TEXT),
     (INFORMATION, r"a vocabulary of $50\,000$ tokens", r"50\,000", VOCAB),
     (LIKELIHOOD, "$10$ flips of a coin give $7$ heads", "7", 10 * COIN[0]),
+    (
+        LIKELIHOOD,
+        "logits larger than 64 KiB go to a blocked pass",
+        "64",
+        xn._PLAIN_MAX_BYTES / 1024,
+    ),
     (GRADIENT, r"a majority class of $90\%$", "90", 100 * BIASED[0]),
     (
         GRADIENT,

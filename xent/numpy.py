@@ -210,10 +210,10 @@ def softmax(x: ArrayLike, axis: int = -1) -> NDArray:
 # --------------------------------------------------------------------------------------
 
 
-# Logits of more bytes than this (4 MiB) go through the blocked pass of
-# ``xent._numpy_blocked``: the plain formula's temporaries, a few arrays the size of the
-# logits, would no longer fit in a core's cache, and would grow with the batch.
-_PLAIN_MAX_BYTES = 2**22
+# Logits of more bytes than this (64 KiB) go through the blocked pass of
+# ``xent._numpy_blocked``: beyond it the plain formula's temporaries, a few arrays the size
+# of the logits, outgrow a core's cache and grow with the batch (``bench`` shows the cost).
+_PLAIN_MAX_BYTES = 2**16
 
 
 def cross_entropy(
