@@ -103,6 +103,7 @@ def kl_coin(a_: float, b_: float) -> float:
 # Chapter 3
 ROW_LOGITS, ROW_TARGET = a(2, 0, -1, 0, 0, 0).reshape(2, 3), np.array([0, 2])
 ROW_LOSSES = xn.cross_entropy(ROW_LOGITS, ROW_TARGET, reduction="none")
+COUNTS = a(7, 3)  # heads and tails in 10 flips: the maximum-likelihood exercise
 HEADS = 0.7  # the coin of the propriety section and its exercise
 TIMID, BOLD = 0.5, 0.9
 TOLERANCE = 0.05  # nats of excess the forecaster may lose
@@ -536,6 +537,14 @@ CHECKS = [
         (TOLERANCE, TOLERANCE, HEDGE, OVERSTATE, HEADS - HEDGE, OVERSTATE - HEADS),
     ),
     (LIKELIHOOD, "stays moderate for $b$ near $0.7$", (HEADS,)),
+    (
+        LIKELIHOOD,
+        r"give $\lambda = 10$ and $q = (0.7, 0.3)$, whose log-likelihood "
+        r"$7 \ln 0.7 + 3 \ln 0.3 \approx -6.1086$ is $N$ times minus the entropy "
+        r"$H(\hat p) \approx 0.6109$",
+        (*(COUNTS / COUNTS.sum()), *(COUNTS / COUNTS.sum()), COUNTS @ np.log(COIN))
+        + (xn.entropy(COUNTS / COUNTS.sum()),),
+    ),
     (LIKELIHOOD, "(sections 5.5 and 6.2)", (5.5, 6.2)),  # a citation
     # Chapter 4: logits, softmax and the gradient
     (
@@ -641,6 +650,8 @@ WHOLE = [
     (INFORMATION, "a text of $1000$ tokens", "1000", TEXT),
     (INFORMATION, r"a vocabulary of $50\,000$ tokens", r"50\,000", VOCAB),
     (LIKELIHOOD, "$10$ flips of a coin give $7$ heads", "7", 10 * COIN[0]),
+    (LIKELIHOOD, "the counts $(7, 3)$ of heads and tails", "7", COUNTS[0]),
+    (LIKELIHOOD, "give $\\lambda = 10$ and", "10", COUNTS.sum()),
     (
         LIKELIHOOD,
         "logits larger than 64 KiB go to a blocked pass",
@@ -853,5 +864,18 @@ def test_chapter_4_claims():
     assert STUDENT.mean() == TEACHER.mean() == 1
     shifted = distill_grad(STUDENT - 1, TEACHER - 1, DISTILL_T)
     np.testing.assert_allclose(shifted, DISTILL, atol=1e-15)
+    # The finite-difference check of the exercise prints about 1e-10.
+    rng = np.random.default_rng(0)
+    logits, target, h = rng.normal(size=(4, 5)), rng.integers(0, 5, size=4), 1e-6
+    numeric = np.zeros_like(logits)
+    for index in np.ndindex(logits.shape):
+        step = np.zeros_like(logits)
+        step[index] = h
+        numeric[index] = (
+            xn.cross_entropy(logits + step, target)
+            - xn.cross_entropy(logits - step, target)
+        ) / (2 * h)
+    error = np.max(np.abs(numeric - xn.cross_entropy_grad(logits, target)))
+    assert 1e-11 < error < 1e-9
     # A loss of 25.3 at the first batch is far above log 100.
     assert BAD_FIRST_LOSS > 5 * LN(100)
