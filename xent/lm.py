@@ -140,10 +140,12 @@ def evaluate(model: CharMLP, ids: ArrayLike, *, batch_size: int = 4096) -> float
     batch_size = _positive_int("batch_size", batch_size)
     device = next(model.parameters()).device
     context, target = _tensors(model, ids, device)
-    total = torch.zeros((), device=device, dtype=torch.float64)
+    # the sum over batches in float64, where the device has it (Apple's MPS has not)
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    total = torch.zeros((), device=device, dtype=dtype)
     for start in range(0, target.numel(), batch_size):
         rows = slice(start, start + batch_size)
-        total += model.loss(context[rows], target[rows], reduction="sum").double()
+        total += model.loss(context[rows], target[rows], reduction="sum").to(dtype)
     return float(total) / target.numel()
 
 
@@ -248,7 +250,7 @@ def sample(
     drawn, entropy = [], 0.0
     for _ in range(length):
         context = torch.tensor([window[-k:]], device=device)
-        logits = model.logits(context)[0].double().cpu()  # (V,)
+        logits = model.logits(context)[0].cpu().double()  # (V,)
         if temperature == 0:
             probs = torch.nn.functional.one_hot(
                 logits.argmax(), logits.numel()
