@@ -848,6 +848,8 @@ def test_chapter_4_claims():
     )
     # With a majority of 90%, the label entropy is less than half of log 2.
     assert xn.entropy(BIASED) < LN2 / 2
+    # The squared error's steepest push, 8/27, is less than a third of cross-entropy's 1.
+    assert 3 * -mse_grad(-LN(2)) < 1
     # At z = -10 the squared error pushes more than ten thousand times less.
     assert (1 - sigmoid(-10)) / -mse_grad(-10) > 1e4
     # The entropy of softmax(z / T) rises with T.
