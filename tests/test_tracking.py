@@ -1,7 +1,12 @@
-"""xent.tracking: mode choice, no prompts, where runs go, and the JSONL history."""
+"""xent.tracking: mode choice, no prompts, where runs go, what it prints, the history.
+
+The faults (an unreachable server, a rejected key, bad settings, interrupted runs) are
+in ``test_tracking_faults.py``.
+"""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -9,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _wandb_reader import assert_wandb_matches_history
 
 from xent import tracking
 
@@ -56,7 +62,12 @@ def test_start_run_without_key_never_blocks_and_runs_offline(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    *printed, last = done.stdout.strip().splitlines()
+    result = json.loads(last)
+    # one line, with the run's name and mode and no path of this machine; W&B's own
+    # console lines ("saved in /...", "wandb sync /...") are silenced
+    assert printed == ["Run nokey/probe: W&B offline, kept in ~/runs/wandb"]  # HOME=tmp
+    assert done.stderr == ""
     assert result["mode"] == "offline"
     run_dir = Path(result["dir"])
     assert run_dir.parent == runs / "wandb" and run_dir.name.startswith("offline-run-")
@@ -66,6 +77,8 @@ def test_start_run_without_key_never_blocks_and_runs_offline(tmp_path):
     assert json.loads((run_dir / "config.json").read_text()) == {"lr": 0.1}
     assert json.loads((run_dir / "run.json").read_text())["project"] == "nokey"
     assert tracking.find_runs("nokey", root=runs) == [run_dir]
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "finished"
+    assert_wandb_matches_history(run_dir)  # what W&B stored, read back by W&B
 
 
 def test_no_key_means_offline(no_key):
@@ -182,3 +195,67 @@ def test_bad_log_calls(tmp_path):
             run.log({"a": 1}, step=1)
         with pytest.raises(ValueError, match="metrics"):
             run.log({1: 2.0})
+
+
+def test_where_runs_went_is_shown_relative_to_the_book_or_home(monkeypatch, tmp_path):
+    """Printed output is part of the book: no absolute path, user name or temp dir."""
+    shown = tracking._shown
+    assert shown(REPO / "_build" / "wandb" / "wandb", "x") == "_build/wandb/wandb"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = tmp_path / ".cache" / "xent" / "wandb" / "wandb"
+    assert shown(cache, "the runs directory") == "~/.cache/xent/wandb/wandb"
+    monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))
+    assert shown(cache, "WANDB_DIR") == "$WANDB_DIR/wandb"
+    assert shown(cache, "dir") == "<dir>/wandb"
+
+
+def test_disabled_run_prints_name_and_mode_only(tmp_path, capsys):
+    with tracking.start_run("p", dir=tmp_path, mode="disabled", name="quiet") as run:
+        run.log({"loss": 1.0})
+    out, err = capsys.readouterr()
+    assert out == "Run p/quiet: W&B disabled, history kept in <dir>/wandb\n"
+    assert err == "" and str(tmp_path) not in out
+
+
+def test_finished_run_records_its_state(tmp_path):
+    run = tracking.start_run("p", dir=tmp_path, mode="disabled")
+    assert json.loads((run.dir / "run.json").read_text())["state"] == "running"
+    run.finish(exit_code=1)
+    meta = json.loads((run.dir / "run.json").read_text())
+    assert (run.state, meta["state"], meta["exit_code"]) == ("failed", "failed", 1)
+    assert not list(run.dir.glob("*.partial"))  # written whole, then renamed
+
+
+def test_a_run_left_open_is_finished_by_the_next_start(tmp_path):
+    first = tracking.start_run("p", dir=tmp_path, mode="disabled")
+    first.log({"loss": 1.0})
+    with tracking.start_run("p", dir=tmp_path, mode="disabled") as second:
+        assert first.finished and first.state == "finished"
+        second.log({"loss": 0.5})
+    assert tracking.read_history(first) == [{"_step": 0, "loss": 1.0}]
+
+
+def test_the_runs_page_shows_real_commands_and_the_printed_line():
+    """``runs.md`` shows how to browse and upload runs: with commands and options the
+    installed ``wandb`` has, the line a run really prints, and no typed decimal."""
+    page = (REPO / "runs.md").read_text()
+    cli = pytest.importorskip("wandb.cli.cli").cli
+
+    def options(command) -> set[str]:
+        return {o for p in command.params for o in p.opts}
+
+    assert {"--summary", "--json"} <= options(cli.commands["leet"].commands["inspect"])
+    assert (
+        "wandb leet inspect --summary" in page and "wandb leet inspect --json" in page
+    )
+    assert (
+        "--dry-run" in options(cli.commands["sync"]) and "wandb sync --dry-run" in page
+    )
+    notebook = (REPO / "notebooks" / "05-pytorch-classifier.ipynb").read_text()
+    assert 'name=\\"binary-head\\"' in notebook
+    assert 'PROJECT = \\"xent-05-pytorch-classifier\\"' in notebook
+    folder = tracking._shown(REPO / "_build" / "wandb" / "wandb", "the runs directory")
+    line = f"Run xent-05-pytorch-classifier/binary-head: W&B offline, kept in {folder}"
+    assert line in page and f"wandb sync {folder}/offline-run-*" in page
+    assert "tracking.PROBE_TIMEOUT" in page and tracking.PROBE_TIMEOUT > 0
+    assert re.findall(r"(?<![\w.])\d+\.\d+(?![\d.])", page) == []
