@@ -211,8 +211,8 @@ def softmax(x: ArrayLike, axis: int = -1) -> NDArray:
 
 
 # Logits of more bytes than this (64 KiB) go through the blocked pass of
-# ``xent._numpy_blocked``: beyond it the plain formula's temporaries, a few arrays the size
-# of the logits, outgrow a core's cache and grow with the batch (``bench`` shows the cost).
+# ``xent._numpy_blocked``: beyond it the plain formula's temporaries, a few arrays the
+# size of the logits, outgrow a core's cache and grow with the batch (see ``bench``).
 _PLAIN_MAX_BYTES = 2**16
 
 
@@ -339,10 +339,10 @@ def binary_cross_entropy_with_logits(
 ):
     r"""Binary cross-entropy of targets in [0, 1] under :math:`\sigma(z)`, from logits.
 
-    One element's loss is :math:`-[p\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))]` with
-    :math:`p` = ``pos_weight``, computed in the stable form
-    :math:`(1-y)z + (1 + (p-1)y)\,\mathrm{softplus}(-z)`; without ``pos_weight`` this is
-    :math:`\max(z, 0) - zy + \log(1 + e^{-|z|})`. ``weight`` multiplies each element;
+    One element's loss is :math:`-[w_+\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))]`
+    with :math:`w_+` = ``pos_weight``, computed in the stable form
+    :math:`(1-y)z + (1 + (w_+-1)y)\,\mathrm{softplus}(-z)`; without ``pos_weight`` this
+    is :math:`\max(z, 0) - zy + \log(1 + e^{-|z|})`. ``weight`` multiplies each element;
     ``"mean"`` averages over all elements.
 
     Shapes: ``logits: (...)``; ``target``: same shape; ``weight`` and ``pos_weight``:
@@ -419,12 +419,11 @@ def sigmoid_focal_loss(
 ):
     r"""Focal loss of Lin et al. (2017): binary cross-entropy, scaled down where easy.
 
-    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)`
-    with
-    :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and
-    :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the
-    :math:`\alpha_t` factor off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``,
-    including its default ``reduction="none"``.
+    One element's loss is :math:`\alpha_y (1 - q_y)^\gamma \cdot \mathrm{BCE}(z, y)`
+    with :math:`q_y = q y + (1-q)(1-y)` the probability given to the label,
+    :math:`q = \sigma(z)`, and :math:`\alpha_y = \alpha y + (1-\alpha)(1-y)`; a
+    negative ``alpha`` turns the :math:`\alpha_y` factor off. Same numbers as
+    ``torchvision.ops.sigmoid_focal_loss``, including its default ``reduction="none"``.
 
     Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for
     mismatched shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma``
@@ -439,11 +438,11 @@ def sigmoid_focal_loss(
     alpha, gamma = _checks.focal_params(alpha, gamma)
     reduction = _checks.reduction(reduction)
 
-    p = np.exp(-_softplus(-_compute(logits)))  # sigmoid(z) = exp(-softplus(-z)), stably
+    q = np.exp(-_softplus(-_compute(logits)))  # sigmoid(z) = exp(-softplus(-z)), stably
     ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
-    p_t = p * target + (1 - p) * (1 - target)
+    q_y = q * target + (1 - q) * (1 - target)  # the probability given to the label
     # gamma = 0 is plain BCE; skipping the factor also spares the tape 0 * 0**-1 = nan.
-    loss = ce * (1 - p_t) ** gamma if gamma > 0 else ce
+    loss = ce * (1 - q_y) ** gamma if gamma > 0 else ce
     if alpha >= 0:
         loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
     return _reduce(loss.astype(logits.dtype), reduction)
