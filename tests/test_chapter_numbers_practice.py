@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 import pytest
-from _chapter_numbers import binds, printed, unchecked
+from _chapter_numbers import binds, loose, printed
 
 from xent import calibration as cal
 from xent import numpy as xn
@@ -46,21 +46,33 @@ def sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-z))
 
 
-@pytest.fixture(scope="module")
-def torch():
+def _torch():
     return pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module")
-def keras():
+def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     pytest.importorskip("tensorflow")
     return pytest.importorskip("keras")
 
 
+FIXTURES = {"torch": _torch, "keras": _keras}
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return _torch()
+
+
+@pytest.fixture(scope="module")
+def keras():
+    return _keras()
+
+
 @pytest.mark.parametrize("chapter", [STABILITY, VARIANTS, EVALUATION, MISCONCEPTIONS])
 def test_every_decimal_is_checked(chapter):
-    assert unchecked(chapter, CITATIONS[chapter]) == set()
+    """Every occurrence of a decimal lies in a snippet that a bound test checks."""
+    assert loose(chapter, __name__, FIXTURES, CITATIONS[chapter]) == []
 
 
 # --------------------------------------------------------------------------------------
@@ -427,7 +439,7 @@ def test_pos_weight_shift():
     assert abs(best - (math.log(pi / (1 - pi)) + shift)) < 1e-3
     printed(
         VARIANTS,
-        f"with $\\pi = {pi}$ gives $a = {a:.0f}$, a shift of $\\log {a:.0f} \\approx "
+        f"with $\\pi = {pi}$ gives $w_+ = {a:.0f}$, a shift of $\\log {a:.0f} \\approx "
         f"{shift:.4f}$, and $s^\\star = {sigmoid(best):.1f}$ where the true "
         f"probability is ${pi}$",
     )
@@ -435,7 +447,7 @@ def test_pos_weight_shift():
     assert abs(math.log(pi / (1 - pi)) + shift) < 1e-12
     printed(
         VARIANTS,
-        f"With $\\pi = {pi}$ and $a = {a:.0f}$ the optimal logit is "
+        f"With $\\pi = {pi}$ and $w_+ = {a:.0f}$ the optimal logit is "
         f"$\\log\\frac1{a:.0f} + \\log {a:.0f} = 0$, the probability ${sigmoid(0.0)}$",
     )
 
@@ -618,7 +630,8 @@ def test_kl_versus_cross_entropy_exercise():
     )
     printed(
         VARIANTS,
-        f"$H(p^T, q^T) \\approx {cross:.4f}$ and $\\mathrm{{KL}}(p^T \\,\\|\\, q^T) "
+        f"$H(p^T, q^T) \\approx {cross:.4f}$ and "
+        f"$D_{{\\mathrm{{KL}}}}(p^T \\,\\Vert\\, q^T) "
         f"\\approx {kl:.4f}$; they differ by $H(p^T) \\approx {teacher_entropy:.4f}$",
     )
     printed(VARIANTS, f"$(q^T - p^T)/T \\approx {_vector(grad)}$")
@@ -662,6 +675,11 @@ def test_focal_loss_numbers():
 
     # At positive rate 0.5 the minimiser is 0.5 (the symmetric case), at 0.9 it is not.
     assert abs(minimiser(0.5) - 0.5) < 1e-3
+    assert 0.5 < minimiser(0.9) < 0.9 and 0.1 < minimiser(0.1) < 0.5
+    printed(
+        VARIANTS,
+        f"the loss pulls confident predictions towards ${round(minimiser(0.5), 3)}$",
+    )
     printed(
         VARIANTS,
         f"$s^\\star = \\pi$ only for $\\pi = {round(minimiser(0.5), 3)}$. For "
@@ -804,7 +822,12 @@ def test_constant_forecast_is_calibrated():
     probs = np.full(10, 0.3)
     assert y.mean() == probs[0]
     assert abs(cal.expected_calibration_error(probs, y)) < 1e-12
-    printed(EVALUATION, f"always predicts ${probs[0]}$ has a binary ECE of exactly $0$")
+    printed(
+        EVALUATION,
+        f"always predicts ${probs[0]}$ has a binary ECE of exactly $0$ (one bin, whose "
+        f"mean ${probs.mean():.1f}$ equals its positive rate",
+    )
+    printed(EVALUATION, f"in general and for $\\pi = {y.mean()}$")
     brier = cal.brier_score(probs, y)
     assert abs(brier - 0.3 * 0.7) < 1e-12
     log_loss = float(xn.binary_cross_entropy(probs, y.astype(float)))
@@ -963,8 +986,9 @@ def test_cross_entropy_is_not_a_distance():
     )
     printed(
         MISCONCEPTIONS,
-        f"$\\mathrm{{KL}}(p \\,\\|\\, q) \\approx {float(xn.kl_divergence(p, q)):.4f}$ "
-        f"while $\\mathrm{{KL}}(q \\,\\|\\, p) \\approx "
+        f"$D_{{\\mathrm{{KL}}}}(p \\,\\Vert\\, q) \\approx "
+        f"{float(xn.kl_divergence(p, q)):.4f}$ "
+        f"while $D_{{\\mathrm{{KL}}}}(q \\,\\Vert\\, p) \\approx "
         f"{float(xn.kl_divergence(q, p)):.4f}$",
     )
 
@@ -1054,7 +1078,11 @@ def test_lower_loss_with_lower_accuracy():
     correct, wrong = -math.log(b), -math.log(b_wrong)
     loss_b = share * correct + (1 - share) * wrong
     assert loss_b < loss_a
-    printed(MISCONCEPTIONS, f"accuracy 100%, loss $-\\log {a} \\approx {loss_a:.4f}$")
+    printed(
+        MISCONCEPTIONS,
+        f"model A gives the true class probability ${a}$ on every example: accuracy "
+        f"100%, loss $-\\log {a} \\approx {loss_a:.4f}$",
+    )
     printed(
         MISCONCEPTIONS,
         f"gives the true class ${b}$ on {100 * share:.0f}% of the examples and "
