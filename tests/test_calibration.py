@@ -41,6 +41,59 @@ def test_ece_is_zero_when_frequencies_match():
     assert cal.expected_calibration_error(probs, y, n_bins=10) == pytest.approx(0.0)
 
 
+def test_binary_ece_is_not_the_top_label_ece_of_two_columns():
+    # The example of the chapter: two positives predicted 0.2 and 0.8, five bins.
+    q, y = np.array([0.2, 0.8]), np.array([1, 1])
+    two_columns = np.stack([1 - q, q], axis=1)
+    # Binary: bins of mean 0.2 and 0.8, both with positive rate 1.
+    assert cal.expected_calibration_error(q, y, n_bins=5) == pytest.approx(
+        0.5 * 0.8 + 0.5 * 0.2
+    )
+    # Top label: both confidences are 0.8, one of the two predictions is right.
+    assert cal.expected_calibration_error(two_columns, y, n_bins=5) == pytest.approx(
+        abs(0.8 - 0.5)
+    )
+
+
+def test_binary_ece_is_the_positive_class_column_of_a_two_output_model():
+    # Notebook 8 passes probs[:, 1] of a two-output model: the same bins as a 1-D model.
+    rng = np.random.default_rng(3)
+    q = rng.uniform(size=200)
+    y = (rng.uniform(size=200) < q**2).astype(int)
+    two_columns = np.stack([1 - q, q], axis=1)
+    bins = cal.reliability_bins(two_columns[:, 1], y, n_bins=10)
+    by_hand = 0.0
+    for b in range(10):
+        inside = (q > b / 10) & (q <= (b + 1) / 10)
+        if inside.any():
+            np.testing.assert_allclose(bins.confidence[b], q[inside].mean())
+            np.testing.assert_allclose(bins.accuracy[b], y[inside].mean())
+            by_hand += inside.mean() * abs(y[inside].mean() - q[inside].mean())
+    assert cal.expected_calibration_error(
+        two_columns[:, 1], y, n_bins=10
+    ) == pytest.approx(by_hand)
+
+
+def test_ece_and_brier_ranges():
+    y = np.array([1, 0, 1, 0])
+    worst = np.array([0.0, 1.0, 0.0, 1.0])  # certain and always wrong
+    assert cal.expected_calibration_error(worst, y) == pytest.approx(1.0)
+    assert cal.brier_score(worst, y) == pytest.approx(1.0)  # binary: at most 1
+    two_columns = np.stack([1 - worst, worst], axis=1)
+    assert cal.brier_score(two_columns, y) == pytest.approx(2.0)  # sum over classes: 2
+    assert cal.expected_calibration_error(two_columns, y) == pytest.approx(1.0)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        q = rng.uniform(size=30)
+        labels = rng.integers(0, 2, size=30)
+        assert 0 <= cal.expected_calibration_error(q, labels) <= 1
+        assert 0 <= cal.brier_score(q, labels) <= 1
+        # The two-class sum counts each error twice.
+        assert cal.brier_score(np.stack([1 - q, q], axis=1), labels) == pytest.approx(
+            2 * cal.brier_score(q, labels)
+        )
+
+
 def test_brier_binary_and_multiclass():
     assert cal.brier_score(
         np.array([1.0, 0.0, 0.5]), np.array([1, 0, 1])
@@ -61,7 +114,8 @@ def test_fit_temperature_binary_closed_form():
 
 
 def test_fit_temperature_multiclass_closed_form():
-    # logits (a, 0, 0), true class 0 half the time, else 1 or 2: e^{a/T} / (e^{a/T} + 2) = 1/2
+    # logits (a, 0, 0), true class 0 half the time, else 1 or 2:
+    # e^{a/T} / (e^{a/T} + 2) = 1/2
     a = 5.0
     logits = np.tile([a, 0.0, 0.0], (4, 1))
     y = np.array([0, 0, 1, 2])

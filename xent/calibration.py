@@ -1,16 +1,21 @@
-r"""Is a predicted probability of 0.8 right 80% of the time? Measures and a fix, in NumPy.
+r"""Is a predicted probability of 0.8 right 80% of the time? Measures and a fix.
 
-Two kinds of prediction are accepted everywhere:
+The shape of ``probs`` chooses between the two reliability diagrams of the chapter
+"Evaluating probabilities", so pass the kind you mean:
 
-* **binary**: ``probs`` of shape ``(n,)``, the probability of class 1, with ``y`` in {0, 1};
-  a bin's confidence is the mean of ``probs`` and its accuracy the fraction of ``y == 1``
-  (the classic reliability diagram of a probability forecast);
-* **multi-class**: ``probs`` of shape ``(n, C)``, rows summing to one, with ``y`` class
-  indices; a bin's confidence is the mean top probability :math:`\max_c p_c` and its
-  accuracy the fraction of rows whose top class is ``y`` (Guo et al., 2017).
+* **binary**: ``probs`` of shape ``(n,)``, the probability of class 1, with ``y`` in
+  {0, 1}; a bin's confidence is the mean of ``probs`` and its accuracy the fraction of
+  ``y == 1`` (the classic reliability diagram of a probability forecast). For a model
+  with two outputs, pass ``probs[:, 1]`` to get this one.
+* **multi-class** (top-label): ``probs`` of shape ``(n, C)``, rows summing to one, with
+  ``y`` class indices; a bin's confidence is the mean top probability
+  :math:`\max_c q_c` and its accuracy the fraction of rows whose top class is ``y``
+  (Guo et al., 2017). For ``C = 2`` the confidences lie in [1/2, 1], and the value is in
+  general not the binary one: never compare the two kinds.
 
 Bins are of equal width on [0, 1]: bin :math:`b` holds the confidences in
-:math:`((b-1)/B, b/B]`, the first bin also 0. See the chapter "Evaluating probabilities".
+:math:`((b-1)/B, b/B]`, the first bin also 0. Both ECEs lie in [0, 1]; the binary Brier
+score in [0, 1], the multi-class one (Brier's sum over classes) in [0, 2].
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ __all__ = [
 class ReliabilityBins:
     """Per-bin statistics of :func:`reliability_bins`.
 
-    ``edges (B+1,)``, and ``confidence (B,)``, ``accuracy (B,)``, ``counts (B,)`` per bin;
-    ``confidence`` and ``accuracy`` are NaN in empty bins.
+    ``edges (B+1,)``, and ``confidence (B,)``, ``accuracy (B,)``, ``counts (B,)`` per
+    bin; ``confidence`` and ``accuracy`` are NaN in empty bins.
     """
 
     edges: NDArray[np.float64]
@@ -48,9 +53,9 @@ class ReliabilityBins:
     counts: NDArray[np.int64]
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Checks
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _probs_and_labels(probs: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -68,7 +73,8 @@ def _probs_and_labels(probs: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]
         raise ValueError("probs of shape (n, C) must have rows that sum to 1")
     if y.shape != probs.shape[:1]:
         raise ValueError(
-            f"y must have shape {probs.shape[:1]}, one label per row of probs; got {y.shape}"
+            f"y must have shape {probs.shape[:1]}, one label per row of probs; "
+            f"got {y.shape}"
         )
     num_classes = 2 if probs.ndim == 1 else probs.shape[1]
     if y.dtype.kind not in "iub" and not np.all(y == np.round(y)):
@@ -96,9 +102,9 @@ def _confidence_and_outcome(probs: NDArray, y: NDArray) -> tuple[NDArray, NDArra
     return probs.max(axis=1), (probs.argmax(axis=1) == y).astype(np.float64)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Measures
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def reliability_bins(
@@ -106,11 +112,13 @@ def reliability_bins(
 ) -> ReliabilityBins:
     """Mean confidence, accuracy and count in each of ``n_bins`` equal-width bins.
 
-    Shapes: ``probs: (n,)`` with ``y: (n,)`` in {0, 1}, or ``probs: (n, C)`` with ``y: (n,)``
-    class indices. Raises ``ValueError`` for probabilities outside [0, 1], rows that do not
-    sum to one, labels that do not fit, or ``n_bins < 1``.
+    Shapes: ``probs: (n,)`` with ``y: (n,)`` in {0, 1} (binary), or ``probs: (n, C)``
+    with ``y: (n,)`` class indices (top label). Raises ``ValueError`` for probabilities
+    outside [0, 1], rows that do not sum to one, labels that do not fit, or
+    ``n_bins < 1``.
 
-    >>> bins = reliability_bins(np.array([0.1, 0.3, 0.35, 0.9]), np.array([0, 1, 0, 1]), 2)
+    >>> probs, y = np.array([0.1, 0.3, 0.35, 0.9]), np.array([0, 1, 0, 1])
+    >>> bins = reliability_bins(probs, y, 2)
     >>> bins.counts.tolist(), bins.confidence.tolist(), bins.accuracy.tolist()
     ([3, 1], [0.25, 0.9], [0.3333333333333333, 1.0])
     """
@@ -118,7 +126,7 @@ def reliability_bins(
     n_bins = _check_bins(n_bins)
     confidence, outcome = _confidence_and_outcome(probs, y)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # Bin b holds (edges[b], edges[b+1]]; a confidence of exactly 0 goes to the first bin.
+    # Bin b holds (edges[b], edges[b+1]]; a confidence of exactly 0 goes to the first.
     index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
     counts = np.bincount(index, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):  # empty bins: 0 / 0 = NaN
@@ -132,14 +140,20 @@ def expected_calibration_error(
 ) -> float:
     r"""Expected calibration error, the weighted gap between accuracy and confidence.
 
-    :math:`\mathrm{ECE} = \sum_b \frac{n_b}{n}\,|\mathrm{acc}_b - \mathrm{conf}_b|`: the gap in
-    each equal-width bin, weighted by the bin's share of the points (Naeini et al., 2015;
-    Guo et al., 2017). 0 is perfectly calibrated
-    on these bins; the value depends on ``n_bins``. Shapes and errors as
-    :func:`reliability_bins`.
+    :math:`\mathrm{ECE} = \sum_b \frac{n_b}{n}\,|\mathrm{acc}_b - \mathrm{conf}_b|`: the
+    gap in each equal-width bin, weighted by the bin's share of the points (Naeini et
+    al., 2015; Guo et al., 2017), in [0, 1]. 0 is perfectly calibrated on these bins;
+    the value depends on ``n_bins``. ``probs: (n,)`` gives the binary ECE (confidence
+    ``probs``, accuracy the positive rate), ``probs: (n, C)`` the top-label ECE; they
+    differ, even for ``C = 2``. Shapes and errors as :func:`reliability_bins`.
 
     >>> round(expected_calibration_error(np.full(4, 0.9), np.array([1, 1, 1, 0])), 6)
     0.15
+    >>> q, y = np.array([0.2, 0.8]), np.array([1, 1])  # binary, then top-label
+    >>> round(expected_calibration_error(q, y, 5), 6)
+    0.5
+    >>> round(expected_calibration_error(np.stack([1 - q, q], axis=1), y, 5), 6)
+    0.3
     """
     bins = reliability_bins(probs, y, n_bins)
     filled = bins.counts > 0
@@ -148,14 +162,15 @@ def expected_calibration_error(
 
 
 def brier_score(probs: ArrayLike, y: ArrayLike) -> float:
-    r"""Brier score: mean squared distance between the predicted and the one-hot outcome.
+    r"""Brier score: mean squared distance between the prediction and the outcome.
 
-    Binary ``probs: (n,)``: :math:`\frac1n \sum_i (p_i - y_i)^2`. Multi-class
-    ``probs: (n, C)``: :math:`\frac1n \sum_i \sum_c (p_{ic} - [y_i = c])^2`, Brier's original
-    sum over classes (twice the binary value for two classes). Errors as
-    :func:`reliability_bins`.
+    Binary ``probs: (n,)``: :math:`\frac1n \sum_i (q_i - y_i)^2`, in [0, 1]. Multi-class
+    ``probs: (n, C)``: :math:`\frac1n \sum_i \sum_c (q_{ic} - \mathbf{1}[y_i = c])^2`,
+    Brier's original sum over classes, in [0, 2] (for two classes, twice the binary
+    value of ``probs[:, 1]``). Errors as :func:`reliability_bins`.
 
-    >>> round(brier_score(np.array([0.8, 0.4]), np.array([1, 0])), 6)  # (0.2^2 + 0.4^2) / 2
+    >>> # (0.2^2 + 0.4^2) / 2
+    >>> round(brier_score(np.array([0.8, 0.4]), np.array([1, 0])), 6)
     0.1
     """
     probs, y = _probs_and_labels(probs, y)
@@ -173,8 +188,8 @@ def _logits_and_labels(logits: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArra
         or not np.all(np.isfinite(logits))
     ):
         raise ValueError(
-            f"logits must be finite, of shape (n,) (binary) or (n, C) (multi-class); got shape "
-            f"{logits.shape}"
+            f"logits must be finite, of shape (n,) (binary) or (n, C) (multi-class); "
+            f"got shape {logits.shape}"
         )
     num_classes = 2 if logits.ndim == 1 else logits.shape[1]
     y = np.asarray(y)
@@ -193,10 +208,12 @@ def negative_log_likelihood(
     """Mean negative log-likelihood of ``y`` under ``logits / temperature``.
 
     Binary ``logits: (n,)`` use :func:`xent.numpy.binary_cross_entropy_with_logits`,
-    multi-class ``logits: (n, C)`` :func:`xent.numpy.cross_entropy`. Raises ``ValueError``
-    for non-finite logits, labels that do not fit, or a temperature that is not positive.
+    multi-class ``logits: (n, C)`` :func:`xent.numpy.cross_entropy`. Raises
+    ``ValueError`` for non-finite logits, labels that do not fit, or a temperature that
+    is not positive.
 
-    >>> round(negative_log_likelihood(np.array([[0.0, 0.0]]), np.array([1])), 4)  # log 2
+    >>> # log 2
+    >>> round(negative_log_likelihood(np.array([[0.0, 0.0]]), np.array([1])), 4)
     0.6931
     """
     logits, y = _logits_and_labels(logits, y)
@@ -214,7 +231,7 @@ def negative_log_likelihood(
 
 
 def probabilities(logits: ArrayLike, temperature: float = 1.0) -> NDArray:
-    """Probabilities from ``logits / temperature``: sigmoid for ``(n,)``, softmax for ``(n, C)``.
+    """Probabilities of ``logits / temperature``: sigmoid for ``(n,)``, else softmax.
 
     Computed stably (no overflow for large logits). Raises ``ValueError`` as
     :func:`negative_log_likelihood` does.
@@ -243,13 +260,14 @@ def probabilities(logits: ArrayLike, temperature: float = 1.0) -> NDArray:
 def fit_temperature(
     logits: ArrayLike, y: ArrayLike, *, bounds: tuple[float, float] = (0.01, 100.0)
 ) -> float:
-    r"""Temperature scaling (Guo et al., 2017): the :math:`T > 0` minimising the NLL of ``y``.
+    r"""Temperature scaling (Guo et al., 2017): the :math:`T > 0` minimising the NLL.
 
-    Dividing every logit by one scalar :math:`T` never changes the predicted class, only how
-    confident the probabilities are. Fit it on validation data, never on the training set.
-    The NLL is convex in :math:`1/T`, so it has one minimum along :math:`\log T`, which a
-    golden-section search on ``[log bounds[0], log bounds[1]]`` finds (to about 1e-6 in
-    :math:`\log T`); the result may sit on a bound when the optimum lies outside.
+    Dividing every logit by one scalar :math:`T` never changes the predicted class, only
+    how confident the probabilities are. Fit it on validation data, never on the
+    training set. The NLL is convex in :math:`1/T`, so it has one minimum along
+    :math:`\log T`, which a golden-section search on ``[log bounds[0], log bounds[1]]``
+    finds (to about 1e-6 in :math:`\log T`); the result may sit on a bound when the
+    optimum lies outside.
 
     Shapes: ``logits: (n,)`` binary (with ``y`` in {0, 1}) or ``(n, C)`` (with class
     indices). Raises ``ValueError`` as :func:`negative_log_likelihood` does and for
@@ -267,7 +285,7 @@ def fit_temperature(
     def nll(log_t: float) -> float:
         return negative_log_likelihood(logits, y, math.exp(log_t))
 
-    # Golden-section search: shrink [a, b] by 1/phi per step, keeping the minimum inside.
+    # Golden-section search: shrink [a, b] by 1/phi per step, keeping the minimum in it.
     inv_phi = (math.sqrt(5) - 1) / 2
     a, b = math.log(low), math.log(high)
     c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
