@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import http.client
 import json
 import math
 import netrc
@@ -258,8 +259,8 @@ def _ask_server(base_url: str, key: str) -> str | None:
         return f"is unreachable ({getattr(reason, 'strerror', None) or reason})"
     except TimeoutError:
         return f"did not answer within {PROBE_TIMEOUT:g} s"
-    except (OSError, ValueError) as error:  # reset connections, malformed URLs
-        return f"is unreachable ({error})"
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        return f"is unreachable ({error})"  # a reset connection, a garbled answer
     try:
         answer = json.loads(body)
         viewer = answer["data"]["viewer"]
@@ -471,8 +472,13 @@ class Run:
 
 
 def _finish_active() -> None:
-    """Close the run left open when the process ends (W&B closes its own run too)."""
+    """Record the state of a run left open when the process ends.
+
+    W&B's own exit hook closes its run (it may already have done so, and its connection
+    may be gone), so only ``run.json`` is written here.
+    """
     if _active is not None:
+        _active.wandb = None
         _active.finish()
 
 
