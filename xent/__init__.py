@@ -27,6 +27,8 @@ _SUBMODULES = (
     "plots",
     "calibration",
     "widgets",
+    "text",
+    "lm",
 )
 
 

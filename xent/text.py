@@ -5,10 +5,10 @@ vocabulary: at every position it predicts the next character from the ones befor
 and its loss is the cross-entropy of that prediction. This module holds what such a
 model is measured against, in NumPy and in closed form:
 
-* :func:`load_corpus`: the prose of the book's chapters (no download); from the
-  chapters themselves in a checkout of the repository, else from the copy shipped in
-  the package (``xent/corpus.txt``, kept in step with the chapters by a test; refresh
-  it with ``python -m xent.text``);
+* :func:`load_corpus`: the prose of the book's chapters (no download), as a snapshot
+  shipped in the package (``xent/corpus.txt``), so that a checkout, a wheel and Colab
+  train on the same text and an edit to a chapter does not move the notebook's
+  numbers; ``python -m xent.text`` takes a new snapshot from the chapters;
 * :class:`Vocabulary`: characters to class indices and back;
 * :func:`unigram_probs`, :func:`bigram_probs`: counted (optionally add-:math:`\alpha`
   smoothed) next-character distributions, ignoring or using the previous character;
@@ -119,19 +119,16 @@ def _repository_chapters() -> Path | None:
 
 
 def load_corpus() -> str:
-    """The book's chapters as one text: from the repository when present, else shipped.
+    """The book's chapters as one text: the snapshot shipped in ``xent/corpus.txt``.
 
-    In a checkout of the book, the chapters are read and cleaned with
-    :func:`clean_markdown`; installed from a wheel or in Colab, where the chapters are
-    not on disk, the same text comes from ``xent/corpus.txt``.
+    The snapshot is :func:`chapters_text` of the chapters when it was last taken
+    (``python -m xent.text`` in a checkout takes a new one). Reading it rather than the
+    chapters keeps every copy of the book, Colab included, on the same text.
 
     >>> text = load_corpus()
     >>> "cross-entropy" in text and "```" not in text
     True
     """
-    chapters = _repository_chapters()
-    if chapters is not None:
-        return chapters_text(chapters)
     return SHIPPED.read_text(encoding="utf-8")
 
 
