@@ -244,3 +244,41 @@ def test_one_saved_number_loses_precision():
     # Sterbenz: z - m is exact in float32 (the float64 difference of the same numbers).
     assert np.array_equal((z - m).astype(np.float64), z.astype(np.float64) - float(m))
     printed(SCALE, f"Subtracting $m = 10^4 + {float(m) - 1e4:.1f}$ first is exact here")
+
+
+@binds(SCALE, "8.61", "9.19")
+def test_exercise_costs_and_messages(torch):
+    rows, vocabulary, hidden, devices = 8192, 128_256, 4096, 8
+    flops = 2 * rows * vocabulary * hidden
+    printed(
+        SCALE,
+        f"$2 N V d$ floating-point operations, about "
+        f"${flops / 1e12:.2f} \\times 10^{{12}}$",
+    )
+    gathered = rows * vocabulary * (devices - 1) / devices
+    # The messages the implementation sends: spy on all_reduce (one process, identity).
+    import torch.distributed as dist
+
+    from xent import _torch_scale
+
+    sizes = []
+    n, v = 16, 10
+    shard = torch.randn(n, v, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(n) % v
+    all_reduce = dist.all_reduce
+    dist.all_reduce = lambda t, **_: sizes.append(t.numel())
+    try:
+        loss = _torch_scale.VocabParallelCrossEntropy.apply(
+            shard, target, 0, v, -100, 0.0, None
+        )
+    finally:
+        dist.all_reduce = all_reduce
+    assert sizes == [n, 3 * n]
+    expected = torch.nn.functional.cross_entropy(shard, target, reduction="none")
+    assert torch.allclose(loss, expected, atol=1e-6)
+    printed(
+        SCALE,
+        f"on $P = {devices}$ devices that is $4N = {4 * rows // 1000}\\,"
+        f"{4 * rows % 1000:03d}$ numbers against about "
+        f"${gathered / 1e8:.2f} \\times 10^{{8}}$",
+    )
