@@ -342,6 +342,29 @@ def test_probe_gives_up_on_a_silent_server_in_time(stop, monkeypatch):
     assert time.perf_counter() - start < 3.0
 
 
+def test_probe_gives_up_on_a_trickling_server_in_time(stop, monkeypatch):
+    """A byte every fifth of a second never trips a socket timeout; the limit holds."""
+    monkeypatch.setattr(tracking, "PROBE_TIMEOUT", 0.5)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def trickle() -> None:
+        connection, _ = server.accept()
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 100:
+            if stop.wait(0.2):
+                break
+            connection.sendall(bytes([byte]))
+        connection.close()
+        server.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    start = time.perf_counter()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    assert tracking._server_problem(url, KEY) == "did not answer within 0.5 s"
+    assert time.perf_counter() - start < 2.0
+
+
 def test_probe_sees_a_garbled_answer(stop):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

@@ -278,7 +278,7 @@ def _server_problem(base_url: str, key: str) -> str | None:
         daemon=True,
     )
     thread.start()
-    thread.join(PROBE_TIMEOUT + 1.0)
+    thread.join(PROBE_TIMEOUT)
     return answers[0] if answers else f"did not answer within {PROBE_TIMEOUT:g} s"
 
 
