@@ -638,6 +638,22 @@ def test_kl_versus_cross_entropy_exercise():
     printed(VARIANTS, f"towards $H(p^T)$, here ${teacher_entropy:.4f}$ per example")
 
 
+def test_torch_kl_div_reductions(torch):
+    # kl_div(input=log q, target=p) is KL(p || q); "mean" divides by N * C, not N.
+    F = torch.nn.functional
+    p, q = (
+        torch.tensor([[0.5, 0.5], [0.2, 0.8]]),
+        torch.tensor([[0.9, 0.1], [0.3, 0.7]]),
+    )
+    expected = np.mean(xn.kl_divergence(p.numpy(), q.numpy()))
+    batchmean = float(F.kl_div(q.log(), p, reduction="batchmean"))
+    with pytest.warns(UserWarning):
+        elementwise_mean = float(F.kl_div(q.log(), p, reduction="mean"))
+    assert abs(batchmean - expected) < 1e-6
+    assert abs(elementwise_mean - expected / 2) < 1e-6
+    printed(VARIANTS, 'the mathematical mean over examples is `reduction="batchmean"`')
+
+
 @binds(VARIANTS, "0.9", "0.01", "0.5", "0.25", "4.595", "0.694")
 def test_focal_loss_numbers():
     import inspect
