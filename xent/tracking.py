@@ -582,11 +582,12 @@ def start_run(
             mode = "offline"
     if wandb.run is not None:  # wandb.log and WandbMetricsLogger use the one active run
         wandb.run.finish()
-    settings = {"silent": True}
+    settings: dict[str, Any] = {"silent": True}  # W&B prints nothing of its own
     if mode == "online":
         settings["init_timeout"] = INIT_TIMEOUT
-        if not os.environ.get("WANDB_API_KEY") and _colab_key():
-            settings["api_key"] = _colab_key()
+        colab_key = None if os.environ.get("WANDB_API_KEY") else _colab_key()
+        if colab_key:
+            settings["api_key"] = colab_key
     init = dict(project=project, config=config, name=name, group=group)
     init.update(job_type=job_type, dir=str(root))
     try:
