@@ -176,8 +176,8 @@ def test_chunk_sizes_are_those_of_the_code(torch):
     accelerator = _torch_scale._CHUNK_BYTES_ACCELERATOR
     printed(
         SCALE,
-        f"The NumPy version uses blocks of {numpy_block // kib} KiB of float32 logits; "
-        f"the PyTorch one uses chunks of {cpu // mib} MiB on a CPU and of "
+        f"The NumPy version uses blocks of {numpy_block // kib} KiB of float32 logits. "
+        f"The PyTorch one uses chunks of {cpu // mib} MiB on a CPU and of "
         f"{accelerator // mib} MiB on an accelerator",
     )
     # The budgets are what the row splitting uses, in rows of float32 logits.
