@@ -126,31 +126,10 @@ class CrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, keep, w, label_smoothing):
-        num_rows, num_classes = logits.shape
-        dtype = _compute_dtype(logits)
-        w = None if w is None else w.to(dtype)
-        chunks = _row_chunks(num_rows, num_classes, logits.device)
-        if len(chunks) == 1:  # the usual case: one block, no copies
-            loss, m, log_sum = _rows_loss(
-                logits.to(dtype), target, keep, w, label_smoothing
-            )
-        else:
-            loss = torch.empty(num_rows, dtype=dtype, device=logits.device)
-            m = torch.empty(num_rows, 1, dtype=dtype, device=logits.device)
-            log_sum = torch.empty_like(m)
-            scratch = _scratch(chunks, num_classes, dtype, logits.device)
-            for rows in chunks:
-                loss[rows], m[rows], log_sum[rows] = _rows_loss(
-                    logits[rows].to(dtype),
-                    target[rows],
-                    None if keep is None else keep[rows],
-                    w,
-                    label_smoothing,
-                    scratch,
-                )
+        loss, m, log_sum = cross_entropy_rows(logits, target, keep, w, label_smoothing)
         ctx.save_for_backward(logits, target, keep, w, m, log_sum)
         ctx.label_smoothing = label_smoothing
-        return loss.to(logits.dtype)
+        return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
@@ -188,18 +167,46 @@ class CrossEntropy(torch.autograd.Function):
         return grad, None, None, None, None
 
 
+def cross_entropy_rows(logits, target, keep, w, label_smoothing):
+    """The forward pass of :class:`CrossEntropy` (its arguments), and the saved ``m`` and
+    ``log_sum`` of each row, ``(N, 1)``; called directly when no gradient is needed."""
+    num_rows, num_classes = logits.shape
+    dtype = _compute_dtype(logits)
+    w = None if w is None else w.to(dtype)
+    chunks = _row_chunks(num_rows, num_classes, logits.device)
+    if len(chunks) == 1:  # the usual case: one block, no copies
+        loss, m, log_sum = _rows_loss(
+            logits.to(dtype), target, keep, w, label_smoothing
+        )
+        return loss.to(logits.dtype), m, log_sum
+    loss = torch.empty(num_rows, dtype=dtype, device=logits.device)
+    m = torch.empty(num_rows, 1, dtype=dtype, device=logits.device)
+    log_sum = torch.empty_like(m)
+    scratch = _scratch(chunks, num_classes, dtype, logits.device)
+    for rows in chunks:
+        loss[rows], m[rows], log_sum[rows] = _rows_loss(
+            logits[rows].to(dtype),
+            target[rows],
+            None if keep is None else keep[rows],
+            w,
+            label_smoothing,
+            scratch,
+        )
+    return loss.to(logits.dtype), m, log_sum
+
+
 def _rows_loss(z, target, keep, w, eps, scratch=None):
     """Loss, shift ``m`` and ``log_sum`` of a block of rows ``z: (B, C)`` (see above)."""
     num_classes = z.shape[-1]
     shifted, m, log_sum = _shift_and_log_sum(z, scratch)
-    lam = log_sum[:, 0]  # (B,): log sum_j exp(s_j)
+    lam = log_sum.squeeze(-1)  # (B,): log sum_j exp(s_j)
     if keep is None:  # probabilities: a = w * ((1 - eps) y + eps / C), (B, C)
         a = (1 - eps) * target.to(z.dtype) + eps / num_classes
         if w is not None:
             a = w * a
         # sum_c a_c (lam - s_c): two sums of non-negative terms, which never cancel.
         return lam * a.sum(-1) - (a * shifted).sum(-1), m, log_sum
-    nll = lam - shifted.gather(-1, target[:, None])[:, 0]  # -log q_t >= 0
+    nll = lam - shifted.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # -log q_t >= 0
     if w is not None:
         nll = w[target] * nll
     if eps > 0:

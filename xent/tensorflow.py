@@ -260,11 +260,56 @@ def cross_entropy(
     """
     logits = _floating("logits", logits)
     _checks.logits_shape("logits", _shape(logits))
-    target, is_probs = _class_target(logits, target, _checks.ignore_index(ignore_index))
+    ignore_index = _checks.ignore_index(ignore_index)
+    target = _tensor(target)
+    is_probs = _checks.class_target(
+        "logits",
+        _shape(logits),
+        _shape(target),
+        _kind(target),
+        target.dtype.name,
+        ignore_index,
+    )
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
-    w = _compute(_weight(weight, logits.shape[-1], logits))  # (C,)
-    eps = label_smoothing
+    w = None if weight is None else _weight(weight, logits.shape[-1], logits)
+    target = tf.cast(target, logits.dtype if is_probs else tf.int64)
+    options = (ignore_index, reduction, label_smoothing, is_probs)
+    if not tf.executing_eagerly():  # inside the caller's graph: a graph assertion
+        loss, bad = _cross_entropy(logits, target, w, *options)
+        message = (
+            _checks.unit_interval_error("target (class probabilities)")
+            if is_probs
+            else _checks.index_error(logits.shape[-1], ignore_index)
+        )
+        check = tf.debugging.Assert(tf.logical_not(bad), [str(message)])
+        with tf.control_dependencies([check]):
+            return tf.identity(loss)
+    # Eager: one call of the traced graph instead of some forty eager operations, each
+    # of which costs more than the arithmetic at small sizes; the check's verdict comes
+    # back with the loss, and a bad target is found again eagerly, to name it.
+    loss, bad = _cross_entropy_graph(logits, target, w, *options)
+    if bool(bad):
+        if is_probs:
+            _fail_if(
+                (target < 0) | (target > 1),
+                target,
+                _checks.unit_interval_error,
+                "target (class probabilities)",
+            )
+        _class_target(logits, target, ignore_index)
+    return loss
+
+
+def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
+    """The loss of :func:`cross_entropy` and whether its target holds a bad value.
+
+    A bad class index is replaced by a valid one, so that no gather fails before the
+    caller sees the verdict; the loss is then meaningless and the caller raises.
+    """
+    if w is None:
+        w = tf.ones(tf.shape(logits)[-1:], dtype=logits.dtype)
+    w = _compute(w)  # (C,)
 
     # Memory-lean (chapter "Cross-entropy at scale"): the tape never holds the (..., C)
     # log-softmax. Two small custom gradients do the work on the shifted logits s = z - m;
@@ -275,6 +320,7 @@ def cross_entropy(
     rows_shape = tf.shape(logits)[:-1]  # (...)
 
     if is_probs:
+        bad = tf.reduce_any((target < 0) | (target > 1))
         # Smoothing mixes the target with the uniform distribution over the C classes; with
         # a = w * y', the loss sum_c a_c (lambda - s_c) is two sums of non-negative terms.
         y = _compute(tf.reshape(target, tf.shape(z)))  # (N, C)
@@ -282,27 +328,55 @@ def cross_entropy(
         log_sum = _log_sum_exp_shifted(z, m)  # (N,): lambda = log sum_j exp(s_j)
         loss = log_sum * tf.reduce_sum(a, axis=-1) - _shifted_dot(z, m, a)  # (N,)
         loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
-        return _reduce(loss, reduction, tf.cast(tf.size(loss), loss.dtype))
+        return _reduce(loss, reduction, tf.cast(tf.size(loss), loss.dtype)), bad
 
     t = tf.reshape(target, [-1])  # (N,)
     keep = t != ignore_index
-    safe = tf.where(keep, t, tf.zeros_like(t))  # a valid index; masked below
+    valid = (t >= 0) & (t < tf.shape(z, out_type=tf.int64)[-1])
+    bad = tf.reduce_any(keep & ~valid)
+    safe = tf.where(keep & valid, t, tf.zeros_like(t))  # a valid index; masked below
     log_sum, picked = _log_sum_exp_and_pick(z, m, safe)  # (N,), (N,): lambda, s_t
-    kept_weight = tf.where(
-        keep, tf.gather(w, safe), tf.zeros_like(picked)
-    )  # (N,): w_t or 0
+    # (N,): w_t or 0
+    kept_weight = tf.where(keep, tf.gather(w, safe), tf.zeros_like(picked))
     # tf.where, not a product with 0: the tape then gives ignored rows a zero gradient.
     loss = tf.where(keep, kept_weight * (log_sum - picked), tf.zeros_like(picked))
     if eps > 0:
-        # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
-        smooth = log_sum * tf.reduce_sum(w) - _shifted_dot(
-            z, m, w
-        )  # sum_c w_c (-log q_c)
+        # The uniform part of the smoothed target: every class, weighted, ignored rows
+        # zeroed; sum_c w_c (-log q_c).
+        smooth = log_sum * tf.reduce_sum(w) - _shifted_dot(z, m, w)
         loss = (1 - eps) * loss + eps / num_classes * tf.where(
             keep, smooth, tf.zeros_like(loss)
         )
     loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
-    return _reduce(loss, reduction, tf.reduce_sum(tf.cast(kept_weight, logits.dtype)))
+    kept = tf.reduce_sum(tf.cast(kept_weight, logits.dtype))
+    return _reduce(loss, reduction, kept), bad
+
+
+_GRAPHS: dict = {}
+
+
+def _cross_entropy_graph(logits, target, w, *options):
+    """:func:`_cross_entropy` as a graph traced once per rank, dtype and options (every
+    dimension left unknown), so that a new batch size never traces it again."""
+    key = (logits.shape.rank, logits.dtype, target.shape.rank, target.dtype, w is None)
+    key += tuple(options)
+    if key not in _GRAPHS:
+        specs = [
+            tf.TensorSpec([None] * logits.shape.rank, logits.dtype),
+            tf.TensorSpec([None] * target.shape.rank, target.dtype),
+        ]
+        if w is None:
+            traced = tf.function(
+                lambda z, t: _cross_entropy(z, t, None, *options), input_signature=specs
+            )
+        else:
+            specs.append(tf.TensorSpec([None], w.dtype))
+            traced = tf.function(
+                lambda z, t, v: _cross_entropy(z, t, v, *options), input_signature=specs
+            )
+        _GRAPHS[key] = traced
+    args = (logits, target) if w is None else (logits, target, w)
+    return _GRAPHS[key](*args)
 
 
 def _log_sum_of_exp(z: Tensor, m: Tensor) -> Tensor:

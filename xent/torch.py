@@ -118,7 +118,7 @@ def _check_indices(target: Tensor, num_classes: int, ignore_index: int) -> None:
         return
     if _on_host(target):
         low, high = torch.aminmax(target)  # one pass; the usual case ends here
-        if low < 0 or high >= num_classes:
+        if low.item() < 0 or high.item() >= num_classes:
             bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
             if bad.any():
                 raise _checks.index_error(
@@ -135,7 +135,7 @@ def _check_unit_interval(name: str, x: Tensor) -> None:
         return
     if _on_host(x):
         low, high = torch.aminmax(x)
-        if low < 0 or high > 1:
+        if low.item() < 0 or high.item() > 1:
             outside = (x < 0) | (x > 1)
             raise _checks.unit_interval_error(name, x[outside][0].item())
         return
@@ -310,13 +310,18 @@ def cross_entropy(
     else:
         keep, safe = _index_parts(target, ignore_index)  # (...), (...)
         rows_target = safe.reshape(-1)
-    loss = _torch_scale.CrossEntropy.apply(
+    rows = (
         logits.reshape(-1, num_classes),
         rows_target,
         None if keep is None else keep.reshape(-1),
         w,
         label_smoothing,
-    ).reshape(logits.shape[:-1])  # (...)
+    )
+    if torch.is_grad_enabled() and logits.requires_grad:
+        loss = _torch_scale.CrossEntropy.apply(*rows)
+    else:  # no backward pass: the same forward, without autograd's bookkeeping
+        loss = _torch_scale.cross_entropy_rows(*rows)[0]
+    loss = loss.reshape(logits.shape[:-1])  # (...)
     if reduction != "mean":
         return _reduce(loss, reduction)
     if is_probs:
