@@ -1,0 +1,93 @@
+"""Information measures of two discrete random variables, from their joint table.
+
+A joint table ``joint`` of shape ``(A, B)`` holds ``P(X = a, Y = b)`` in row ``a`` and
+column ``b``: rows are the values of ``X``, columns the values of ``Y``. Entropies are in
+nats unless a ``base`` is given (``base=2`` gives bits). Derived in the chapter
+"Information" (sections on joint and conditional entropy and on mutual information).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from xent import numpy as xn
+
+__all__ = ["joint_entropy", "conditional_entropy", "mutual_information"]
+
+
+def _joint(joint: ArrayLike) -> np.ndarray:
+    """``joint`` as a float64 table, checked: 2-D, entries in [0, 1], total 1."""
+    table = np.asarray(joint, dtype=np.float64)
+    if table.ndim != 2:
+        raise ValueError(
+            f"joint must be a 2-D table P(X = a, Y = b); got shape {table.shape}"
+        )
+    if table.size == 0:
+        raise ValueError(f"joint must have at least one entry; got shape {table.shape}")
+    if not np.all(np.isfinite(table)) or np.any(table < 0) or np.any(table > 1):
+        raise ValueError("joint must hold probabilities in [0, 1]")
+    total = table.sum()
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"joint must sum to 1; got {total:.6g}")
+    return table
+
+
+def _base(base: float | None) -> float:
+    """The divisor that turns nats into units of ``base``."""
+    if base is None:
+        return 1.0
+    if not isinstance(base, int | float) or not base > 0 or base == 1:
+        raise ValueError(f"base must be a positive number other than 1; got {base!r}")
+    return math.log(base)
+
+
+def joint_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
+    r"""Joint entropy :math:`H(X, Y) = -\sum_{a, b} P(a, b) \log P(a, b)`.
+
+    The entropy of the table read as one distribution over the pairs ``(a, b)``.
+    Shapes: ``joint: (A, B)``. Raises ``ValueError`` for a table that is not 2-D, has
+    entries outside ``[0, 1]`` or does not sum to 1, or a bad ``base``.
+
+    >>> joint_entropy(np.full((2, 2), 0.25), base=2)
+    2.0
+    """
+    table, unit = _joint(joint), _base(base)
+    return float(xn.entropy(table.reshape(-1))) / unit
+
+
+def conditional_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
+    r"""Conditional entropy :math:`H(Y \mid X) = \sum_a P(a)\, H(P(\cdot \mid a))`.
+
+    The entropy of each row's conditional distribution :math:`P(b \mid a) = P(a, b) /
+    P(a)`, averaged with the row's probability :math:`P(a)`; rows of probability zero
+    contribute nothing. For :math:`H(X \mid Y)`, pass ``joint.T``. Shapes and errors as
+    :func:`joint_entropy`.
+
+    >>> conditional_entropy(np.array([[0.5, 0.0], [0.0, 0.5]]))
+    0.0
+    """
+    table, unit = _joint(joint), _base(base)
+    rows = table.sum(axis=1)  # P(a), shape (A,)
+    kept = rows > 0
+    given = table[kept] / rows[kept, None]  # P(b | a), shape (A', B)
+    return float(rows[kept] @ xn.entropy(given)) / unit
+
+
+def mutual_information(joint: ArrayLike, *, base: float | None = None) -> float:
+    r"""Mutual information :math:`I(X; Y) = D_{\mathrm{KL}}(P_{XY} \,\|\, P_X P_Y)`.
+
+    The divergence of the joint table from the product of its marginals, the table
+    :math:`X` and :math:`Y` would have if they were independent. Never negative; zero
+    only for independent variables; equal to :math:`H(Y) - H(Y \mid X)`. Shapes and
+    errors as :func:`joint_entropy`.
+
+    >>> mutual_information(np.array([[0.5, 0.0], [0.0, 0.5]]), base=2)
+    1.0
+    """
+    table, unit = _joint(joint), _base(base)
+    independent = np.outer(table.sum(axis=1), table.sum(axis=0))  # P(a) P(b)
+    kl = xn.kl_divergence(table.reshape(-1), independent.reshape(-1))
+    return max(float(kl), 0.0) / unit
