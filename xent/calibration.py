@@ -16,6 +16,11 @@ The shape of ``probs`` chooses between the two reliability diagrams of the chapt
 Bins are of equal width on [0, 1]: bin :math:`b` holds the confidences in
 :math:`((b-1)/B, b/B]`, the first bin also 0. Both ECEs lie in [0, 1]; the binary Brier
 score in [0, 1], the multi-class one (Brier's sum over classes) in [0, 2].
+
+Three fixes are fitted on validation data: temperature scaling (binary or multi-class),
+and, for binary classifiers only, Platt scaling (an affine map of the logit) and
+isotonic regression (a monotone step map of the probability). The Brier score's
+reliability-resolution-uncertainty decomposition (Murphy, 1973) is binary too.
 """
 
 from __future__ import annotations
@@ -36,6 +41,13 @@ __all__ = [
     "negative_log_likelihood",
     "probabilities",
     "fit_temperature",
+    "fit_platt",
+    "apply_platt",
+    "IsotonicMap",
+    "fit_isotonic",
+    "apply_isotonic",
+    "BrierDecomposition",
+    "brier_decomposition",
 ]
 
 
@@ -300,3 +312,277 @@ def fit_temperature(
             d = a + inv_phi * (b - a)
             fd = nll(d)
     return float(math.exp((a + b) / 2))
+
+
+# --------------------------------------------------------------------------------------
+# Platt scaling and isotonic regression (binary)
+# --------------------------------------------------------------------------------------
+
+
+def _binary_logits(logits: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
+    if np.ndim(logits) != 1:
+        raise ValueError(
+            f"logits must have shape (n,), one score per example (binary); "
+            f"got shape {np.shape(logits)}"
+        )
+    return _logits_and_labels(logits, y)
+
+
+def fit_platt(
+    logits: ArrayLike, y: ArrayLike, *, platt_targets: bool = True
+) -> tuple[float, float]:
+    r"""Platt scaling (Platt, 1999): the slope and intercept of a logistic fit.
+
+    Fits :math:`q_i = \sigma(a z_i + b)` to binary labels by minimising the mean binary
+    cross-entropy, with Newton's method (the loss is convex in :math:`(a, b)`). With
+    ``platt_targets`` (the default, as Platt and scikit-learn's
+    ``CalibratedClassifierCV(method="sigmoid")``), the labels are replaced by the
+    targets :math:`t_+ = (N_+ + 1)/(N_+ + 2)` and :math:`t_- = 1/(N_- + 2)`, so that
+    the optimum is finite even when the logits separate the classes; without them it is
+    the unpenalised logistic regression on the one feature :math:`z`. Temperature
+    scaling is the special case :math:`a = 1/T`, :math:`b = 0`. scikit-learn writes
+    :math:`1/(1 + e^{Az + B})`, so its ``A, B`` are ``-a, -b``.
+
+    Shapes: ``logits: (n,)`` (any real score: a logit, an SVM margin), ``y: (n,)`` in
+    {0, 1}. Raises ``ValueError`` as :func:`negative_log_likelihood` does, for logits of
+    another shape, and, with ``platt_targets=False``, for labels that the logits
+    separate (no finite optimum).
+
+    >>> # two logits, so the fit matches both rates: sigmoid(b) = 1/2, sigmoid(a+b) = 3/4
+    >>> z, y = np.array([0.0, 0, 1, 1, 1, 1]), np.array([0, 1, 0, 1, 1, 1])
+    >>> a, b = fit_platt(z, y, platt_targets=False)
+    >>> round(a, 6), round(b, 6), round(math.log(3), 6)
+    (1.098612, 0.0, 1.098612)
+    """
+    logits, y = _binary_logits(logits, y)
+    if not isinstance(platt_targets, bool):
+        raise ValueError(f"platt_targets must be True or False; got {platt_targets!r}")
+    num_pos = int(y.sum())
+    num_neg = y.size - num_pos
+    if platt_targets:
+        target = np.where(y == 1, (num_pos + 1) / (num_pos + 2), 1 / (num_neg + 2))
+    else:
+        pos, neg = logits[y == 1], logits[y == 0]
+        if (
+            pos.size == 0
+            or neg.size == 0
+            or pos.min() >= neg.max()
+            or (neg.min() >= pos.max())
+        ):
+            raise ValueError(
+                "y must not be separated by the logits when platt_targets=False (the "
+                "maximum-likelihood fit has no finite optimum); use platt_targets=True"
+            )
+        target = y.astype(np.float64)
+    features = np.stack([logits, np.ones_like(logits)], axis=1)  # (n, 2): z and 1
+
+    def loss(params: NDArray) -> float:
+        u = features @ params
+        return float(np.mean(np.logaddexp(0.0, u) - target * u))
+
+    # Start where Platt does: a = 0 and b the log-odds of the smoothed base rate.
+    params = np.array([0.0, math.log((num_pos + 1) / (num_neg + 1))])
+    current = loss(params)
+    for _ in range(100):
+        q = probabilities(features @ params)
+        grad = features.T @ (q - target) / y.size  # (2,)
+        hess = (features * (q * (1 - q))[:, None]).T @ features / y.size  # (2, 2)
+        # least squares: a step even when every logit is equal (singular Hessian)
+        step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        size = 1.0
+        while size > 1e-10:  # backtracking line search (Lin, Lin and Weng, 2007)
+            candidate = params - size * step
+            value = loss(candidate)
+            if value <= current + 1e-4 * size * float(grad @ -step):
+                break
+            size /= 2
+        else:
+            break  # no step lowers the loss: at the optimum to rounding
+        params, previous, current = candidate, current, value
+        if previous - current <= 1e-15 * max(1.0, abs(current)):
+            break
+    return float(params[0]), float(params[1])
+
+
+def apply_platt(logits: ArrayLike, a: float, b: float) -> NDArray:
+    r"""The Platt-scaled probabilities :math:`\sigma(a z + b)` of ``logits: (n,)``.
+
+    Computed stably. Raises ``ValueError`` for logits that are not finite or not of
+    shape ``(n,)``, and for ``a`` or ``b`` that are not finite numbers.
+
+    >>> apply_platt(np.array([-1.0, 0.0, 1.0]), 2.0, 0.0).round(4).tolist()
+    [0.1192, 0.5, 0.8808]
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 1 or not np.all(np.isfinite(logits)):
+        raise ValueError(f"logits must be finite, of shape (n,); got {logits.shape}")
+    for name, value in (("a", a), ("b", b)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float | np.floating)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return probabilities(a * logits + b)
+
+
+@dataclass(frozen=True)
+class IsotonicMap:
+    """The step map of :func:`fit_isotonic`: block ``k`` covers ``[lower[k],
+    upper[k]]`` of the fitted probabilities and maps them to ``values[k]``.
+
+    ``lower (K,)``, ``upper (K,)``, ``values (K,)``; the values increase strictly.
+    """
+
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+    values: NDArray[np.float64]
+
+
+def fit_isotonic(probs: ArrayLike, y: ArrayLike) -> IsotonicMap:
+    r"""Isotonic regression (Zadrozny and Elkan, 2002): the best monotone step map.
+
+    Among all non-decreasing maps :math:`g`, the one minimising
+    :math:`\sum_i (g(q_i) - y_i)^2`, found by pool-adjacent-violators: sort by
+    :math:`q`, average tied values, then merge neighbouring blocks while a block's mean
+    label is not below the next one's; each block's value is its mean label. It is
+    binary: ``probs: (n,)`` in [0, 1] (the probability of class 1), ``y: (n,)`` in
+    {0, 1}. Errors as :func:`reliability_bins`. Apply the map with
+    :func:`apply_isotonic`.
+
+    >>> fitted = fit_isotonic(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1]))
+    >>> fitted.values.tolist(), fitted.lower.tolist(), fitted.upper.tolist()
+    ([0.0, 0.5, 1.0], [0.1, 0.2, 0.4], [0.1, 0.3, 0.4])
+    """
+    probs, y = _probs_and_labels(probs, y)
+    if probs.ndim != 1:
+        raise ValueError(
+            f"probs must have shape (n,), the probability of class 1 (binary); "
+            f"got shape {probs.shape}"
+        )
+    # Tied probabilities must share one value: pool them first.
+    unique, inverse, counts = np.unique(probs, return_inverse=True, return_counts=True)
+    means = np.bincount(inverse, weights=y.astype(np.float64)) / counts
+    # Each block: [mean label, weight, index of its first and last unique probability]
+    blocks: list[list[float]] = []
+    for index, (mean, weight) in enumerate(zip(means, counts, strict=True)):
+        blocks.append([float(mean), float(weight), index, index])
+        while len(blocks) > 1 and blocks[-2][0] >= blocks[-1][0]:
+            last = blocks.pop()
+            merged = blocks[-1]
+            total = merged[1] + last[1]
+            merged[0] = (merged[0] * merged[1] + last[0] * last[1]) / total
+            merged[1], merged[3] = total, last[3]
+    first = np.array([int(block[2]) for block in blocks])
+    last = np.array([int(block[3]) for block in blocks])
+    values = np.array([block[0] for block in blocks])
+    return IsotonicMap(unique[first], unique[last], values)
+
+
+def apply_isotonic(isotonic_map: IsotonicMap, probs: ArrayLike) -> NDArray:
+    """The calibrated probabilities of ``probs: (n,)`` under ``isotonic_map``.
+
+    A probability takes the value of the last block that starts at or below it, and
+    of the first block if it lies below them all: a right-continuous step function.
+    (scikit-learn's ``IsotonicRegression`` interpolates linearly between the blocks
+    instead; both agree inside every block.) Raises ``ValueError`` for probabilities
+    outside [0, 1] or of another shape, or a map that is not an :class:`IsotonicMap`.
+
+    >>> fitted = fit_isotonic(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1]))
+    >>> apply_isotonic(fitted, np.array([0.0, 0.25, 0.35, 0.9])).tolist()
+    [0.0, 0.5, 0.5, 1.0]
+    """
+    if not isinstance(isotonic_map, IsotonicMap):
+        raise ValueError(
+            f"isotonic_map must be an IsotonicMap from fit_isotonic; "
+            f"got {type(isotonic_map).__name__}"
+        )
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or not np.all((probs >= 0) & (probs <= 1)):
+        raise ValueError(
+            f"probs must hold probabilities in [0, 1], of shape (n,); "
+            f"got shape {probs.shape}"
+        )
+    block = np.searchsorted(isotonic_map.lower, probs, side="right") - 1
+    return isotonic_map.values[np.clip(block, 0, isotonic_map.values.size - 1)]
+
+
+# --------------------------------------------------------------------------------------
+# The Brier score's decomposition (binary)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrierDecomposition:
+    r"""The terms of :func:`brier_decomposition`, each a mean over the ``n`` examples.
+
+    ``brier = reliability - resolution + uncertainty + within_bin_variance
+    - 2 * within_bin_covariance``; the first three alone give ``binned_brier``, the
+    Brier score of the forecast that replaces each probability by its bin's mean.
+    """
+
+    reliability: float
+    resolution: float
+    uncertainty: float
+    within_bin_variance: float
+    within_bin_covariance: float
+    brier: float
+
+    @property
+    def binned_brier(self) -> float:
+        """Reliability - resolution + uncertainty: the binned forecast's Brier score."""
+        return self.reliability - self.resolution + self.uncertainty
+
+
+def brier_decomposition(
+    probs: ArrayLike, y: ArrayLike, n_bins: int = 10
+) -> BrierDecomposition:
+    r"""Murphy's (1973) reliability-resolution-uncertainty split of the Brier score.
+
+    With the equal-width bins of :func:`reliability_bins`, :math:`n_b` points in bin
+    :math:`b`, mean probability :math:`\bar q_b`, positive rate :math:`\bar y_b` and
+    overall rate :math:`\bar y`: reliability :math:`\frac1n \sum_b n_b (\bar q_b -
+    \bar y_b)^2` (0 is calibrated), resolution :math:`\frac1n \sum_b n_b (\bar y_b -
+    \bar y)^2` (larger is better), uncertainty :math:`\bar y (1 - \bar y)` (the data's
+    alone). Reliability minus resolution plus uncertainty is exactly the Brier score of
+    the binned forecast :math:`\bar q_b`; for the raw probabilities, two within-bin
+    terms make up the rest: the variance of :math:`q` about :math:`\bar q_b` and minus
+    twice its covariance with :math:`y` (Stephenson et al., 2008). The function checks
+    that the terms add up to :func:`brier_score`. Binary: ``probs: (n,)``, ``y: (n,)``
+    in {0, 1}; errors as :func:`reliability_bins`.
+
+    >>> parts = brier_decomposition(np.array([0.2, 0.2, 0.8, 0.8]),
+    ...                             np.array([0, 1, 1, 1]), n_bins=2)
+    >>> [round(v, 6) for v in (parts.reliability, parts.resolution, parts.uncertainty)]
+    [0.065, 0.0625, 0.1875]
+    """
+    probs, y = _probs_and_labels(probs, y)
+    if probs.ndim != 1:
+        raise ValueError(
+            f"probs must have shape (n,), the probability of class 1 (binary); "
+            f"got shape {probs.shape}"
+        )
+    bins = reliability_bins(probs, y, n_bins)
+    index = np.clip(
+        np.searchsorted(bins.edges, probs, side="left") - 1, 0, bins.counts.size - 1
+    )
+    filled = bins.counts > 0
+    share = bins.counts[filled] / y.size  # n_b / n
+    conf, rate = bins.confidence[filled], bins.accuracy[filled]
+    base_rate = float(y.mean())
+    spread = probs - bins.confidence[index]  # q_i minus its bin's mean
+    surprise = y - bins.accuracy[index]  # y_i minus its bin's positive rate
+    parts = BrierDecomposition(
+        reliability=float(np.sum(share * (conf - rate) ** 2)),
+        resolution=float(np.sum(share * (rate - base_rate) ** 2)),
+        uncertainty=base_rate * (1 - base_rate),
+        within_bin_variance=float(np.mean(spread**2)),
+        within_bin_covariance=float(np.mean(spread * surprise)),
+        brier=brier_score(probs, y),
+    )
+    total = (
+        parts.binned_brier + parts.within_bin_variance - 2 * parts.within_bin_covariance
+    )
+    if not math.isclose(total, parts.brier, rel_tol=1e-9, abs_tol=1e-12):
+        raise ArithmeticError(f"Brier terms add up to {total}, not {parts.brier}")
+    return parts
