@@ -193,3 +193,253 @@ def test_negative_log_likelihood_by_hand():
 def test_bad_arguments_name_the_argument(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()
+
+
+# --------------------------------------------------------------------------------------
+# Platt scaling
+# --------------------------------------------------------------------------------------
+
+
+def _logit(r: float) -> float:
+    return math.log(r / (1 - r))
+
+
+@pytest.mark.parametrize("platt_targets", [False, True])
+def test_platt_with_two_logit_values_matches_both_rates(platt_targets):
+    # Two distinct logits and two parameters: the fit reproduces the (smoothed) rate of
+    # each group, sigmoid(b) at z = -1 and sigmoid(a + b) at z = 2.
+    z = np.array([-1.0] * 5 + [2.0] * 6)
+    y = np.array([0, 0, 0, 1, 1] + [0, 1, 1, 1, 1, 1])
+    if platt_targets:
+        num_pos, num_neg = y.sum(), y.size - y.sum()
+        target = np.where(y == 1, (num_pos + 1) / (num_pos + 2), 1 / (num_neg + 2))
+    else:
+        target = y.astype(float)
+    low, high = target[:5].mean(), target[5:].mean()
+    a, b = cal.fit_platt(z, y, platt_targets=platt_targets)
+    assert -a + b == pytest.approx(_logit(low), abs=1e-7)
+    assert 2 * a + b == pytest.approx(_logit(high), abs=1e-7)
+    np.testing.assert_allclose(cal.apply_platt(z, a, b)[[0, -1]], [low, high])
+
+
+def test_platt_recovers_slope_and_intercept():
+    rng = np.random.default_rng(5)
+    z = 3 * rng.standard_normal(20000)
+    y = (rng.uniform(size=z.size) < 1 / (1 + np.exp(-(0.4 * z - 1.0)))).astype(int)
+    a, b = cal.fit_platt(z, y, platt_targets=False)
+    assert a == pytest.approx(0.4, abs=0.03) and b == pytest.approx(-1.0, abs=0.06)
+
+    # The fitted (a, b) is the minimum of the mean binary cross-entropy.
+    def nll(a, b):
+        return cal.negative_log_likelihood(a * z + b, y)
+
+    for da, db in ((1e-3, 0), (-1e-3, 0), (0, 1e-3), (0, -1e-3)):
+        assert nll(a, b) < nll(a + da, b + db)
+
+
+def test_platt_is_invariant_to_an_affine_map_of_the_logits():
+    rng = np.random.default_rng(6)
+    z = rng.standard_normal(300)
+    y = (rng.uniform(size=300) < 1 / (1 + np.exp(-2 * z))).astype(int)
+    a, b = cal.fit_platt(z, y)
+    a2, b2 = cal.fit_platt(5 * z - 3, y)
+    np.testing.assert_allclose(
+        cal.apply_platt(z, a, b), cal.apply_platt(5 * z - 3, a2, b2), atol=1e-8
+    )
+
+
+def test_platt_targets_keep_a_separated_fit_finite():
+    z = np.array([-2.0, -1.0, 1.0, 2.0])
+    y = np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="y must not be separated"):
+        cal.fit_platt(z, y, platt_targets=False)
+    a, b = cal.fit_platt(z, y)
+    assert math.isfinite(a) and math.isfinite(b) and a > 0
+    # Constant logits: only the intercept matters, and it gives the smoothed rate.
+    a, b = cal.fit_platt(np.zeros(5), np.array([1, 0, 0, 0, 0]))
+    expected = (1 * 2 / 3 + 4 * 1 / 6) / 5  # mean of Platt's targets
+    assert cal.apply_platt(np.zeros(1), a, b)[0] == pytest.approx(expected)
+
+
+def test_temperature_scaling_is_platt_without_intercept():
+    # A Platt fit can only do better than a temperature, on the data it is fitted to.
+    rng = np.random.default_rng(7)
+    z = 4 * rng.standard_normal(500)
+    y = (rng.uniform(size=500) < 1 / (1 + np.exp(-(z / 4 + 0.8)))).astype(int)
+    t = cal.fit_temperature(z, y)
+    a, b = cal.fit_platt(z, y, platt_targets=False)
+    assert cal.negative_log_likelihood(a * z + b, y) < cal.negative_log_likelihood(
+        z, y, t
+    )
+    assert b == pytest.approx(0.8, abs=0.35)  # the shift a temperature cannot make
+
+
+# --------------------------------------------------------------------------------------
+# Isotonic regression
+# --------------------------------------------------------------------------------------
+
+
+def test_isotonic_by_hand():
+    # labels 0 1 0 0 1 1 at increasing probabilities: the 1, 0, 0 violate and pool to
+    # 1/3; the map is 0, 1/3, 1.
+    probs = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.9])
+    y = np.array([0, 1, 0, 0, 1, 1])
+    fitted = cal.fit_isotonic(probs, y)
+    np.testing.assert_allclose(fitted.values, [0, 1 / 3, 1])
+    np.testing.assert_allclose(fitted.lower, [0.1, 0.2, 0.6])
+    np.testing.assert_allclose(fitted.upper, [0.1, 0.4, 0.9])
+    np.testing.assert_allclose(
+        cal.apply_isotonic(fitted, probs), [0, 1 / 3, 1 / 3, 1 / 3, 1, 1]
+    )
+    # outside and between the blocks: right-continuous steps, clipped below
+    np.testing.assert_allclose(
+        cal.apply_isotonic(fitted, np.array([0.0, 0.15, 0.5, 1.0])), [0, 0, 1 / 3, 1]
+    )
+
+
+def test_isotonic_pools_ties_and_reversed_labels():
+    # Tied probabilities share one value; labels falling with q pool into one block.
+    fitted = cal.fit_isotonic(np.array([0.5, 0.5, 0.5]), np.array([1, 0, 1]))
+    np.testing.assert_allclose(fitted.values, [2 / 3])
+    fitted = cal.fit_isotonic(np.array([0.1, 0.2, 0.3, 0.4]), np.array([1, 1, 0, 0]))
+    np.testing.assert_allclose(fitted.values, [0.5])
+    fitted = cal.fit_isotonic(np.array([0.1, 0.2, 0.3]), np.array([0, 0, 1]))
+    np.testing.assert_allclose(fitted.values, [0, 1])
+
+
+def _brute_force_isotonic(y: np.ndarray) -> np.ndarray:
+    """The least-squares monotone fit by the min-max formula of isotonic regression:
+    g_j = max over i <= j of min over k >= j of the mean of y[i..k]."""
+    n = y.size
+    fit = np.empty(n)
+    for j in range(n):
+        fit[j] = max(
+            min(y[i : k + 1].mean() for k in range(j, n)) for i in range(j + 1)
+        )
+    return fit
+
+
+def test_isotonic_is_the_min_max_least_squares_fit():
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        probs = np.sort(rng.uniform(size=25))
+        y = (rng.uniform(size=25) < probs).astype(int)
+        fitted = cal.apply_isotonic(cal.fit_isotonic(probs, y), probs)
+        np.testing.assert_allclose(fitted, _brute_force_isotonic(y.astype(float)))
+        assert np.all(np.diff(fitted) >= 0)
+        assert fitted.mean() == pytest.approx(y.mean())  # pooling keeps the sum
+
+
+def test_isotonic_depends_on_the_ranking_only():
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal(200)
+    y = (rng.uniform(size=200) < 1 / (1 + np.exp(-z))).astype(int)
+    one = cal.fit_isotonic(cal.probabilities(z), y)
+    other = cal.fit_isotonic(cal.probabilities(3 * z + 1), y)
+    np.testing.assert_allclose(
+        cal.apply_isotonic(one, cal.probabilities(z)),
+        cal.apply_isotonic(other, cal.probabilities(3 * z + 1)),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The Brier score's decomposition
+# --------------------------------------------------------------------------------------
+
+
+def test_brier_decomposition_by_hand():
+    probs = np.array([0.1, 0.3, 0.7, 0.9])
+    y = np.array([0, 1, 1, 1])
+    parts = cal.brier_decomposition(probs, y, n_bins=2)
+    # bins (0, .5]: mean q .2, rate .5; (.5, 1]: mean q .8, rate 1; base rate .75
+    assert parts.reliability == pytest.approx(0.5 * 0.3**2 + 0.5 * 0.2**2)
+    assert parts.resolution == pytest.approx(0.5 * 0.25**2 + 0.5 * 0.25**2)
+    assert parts.uncertainty == pytest.approx(0.75 * 0.25)
+    assert parts.within_bin_variance == pytest.approx(0.01)
+    # bin 1: (-.1)(-.5) + (.1)(.5); bin 2: y has no spread
+    assert parts.within_bin_covariance == pytest.approx((0.05 + 0.05) / 4)
+    assert parts.brier == pytest.approx(np.mean((probs - y) ** 2))
+    assert parts.binned_brier == pytest.approx(
+        cal.brier_score(np.array([0.2, 0.2, 0.8, 0.8]), y)
+    )
+
+
+def test_brier_decomposition_adds_up_and_is_exact_for_binned_forecasts():
+    rng = np.random.default_rng(10)
+    for n_bins in (1, 3, 10, 15):
+        q = rng.uniform(size=300)
+        y = (rng.uniform(size=300) < q**1.5).astype(int)
+        parts = cal.brier_decomposition(q, y, n_bins)
+        assert parts.brier == pytest.approx(
+            parts.reliability
+            - parts.resolution
+            + parts.uncertainty
+            + parts.within_bin_variance
+            - 2 * parts.within_bin_covariance,
+            abs=1e-14,
+        )
+        assert parts.binned_brier != pytest.approx(parts.brier, abs=1e-6)
+        # A forecast that takes one value per bin has no within-bin terms.
+        bins = cal.reliability_bins(q, y, n_bins)
+        index = np.clip(np.searchsorted(bins.edges, q) - 1, 0, n_bins - 1)
+        binned = cal.brier_decomposition(bins.confidence[index], y, n_bins)
+        assert binned.within_bin_variance == pytest.approx(0, abs=1e-15)
+        assert binned.brier == pytest.approx(parts.binned_brier, abs=1e-14)
+        assert binned.reliability == pytest.approx(parts.reliability, abs=1e-14)
+
+
+def test_brier_decomposition_limits():
+    # One bin: resolution 0 and reliability the squared gap of the means.
+    q = np.array([0.2, 0.4, 0.9])
+    y = np.array([0, 1, 1])
+    parts = cal.brier_decomposition(q, y, n_bins=1)
+    assert parts.resolution == 0
+    assert parts.reliability == pytest.approx((q.mean() - y.mean()) ** 2)
+    # A perfect, certain forecast: resolution equals uncertainty, the rest is 0.
+    parts = cal.brier_decomposition(np.array([0.0, 1.0, 1.0]), np.array([0, 1, 1]))
+    assert parts.brier == 0 and parts.reliability == 0
+    assert parts.resolution == pytest.approx(parts.uncertainty)
+    # Reliability is the squared version of the ECE's gaps: never above ECE.
+    rng = np.random.default_rng(11)
+    q = rng.uniform(size=100)
+    y = rng.integers(0, 2, size=100)
+    ece = cal.expected_calibration_error(q, y, n_bins=10)
+    assert cal.brier_decomposition(q, y, 10).reliability <= ece
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda: cal.fit_platt(np.zeros((2, 2)), np.array([0, 1])), "logits"),
+        (lambda: cal.fit_platt(np.array([0.0, np.nan]), np.array([0, 1])), "logits"),
+        (lambda: cal.fit_platt(np.array([0.0, 1.0]), np.array([0, 2])), "y"),
+        (
+            lambda: cal.fit_platt(
+                np.array([0.0, 1.0]), np.array([0, 1]), platt_targets=1
+            ),
+            "platt_targets",
+        ),
+        (lambda: cal.apply_platt(np.array([0.0]), math.inf, 0.0), "a"),
+        (lambda: cal.apply_platt(np.array([0.0]), 1.0, "0"), "b"),
+        (lambda: cal.apply_platt(np.zeros((1, 2)), 1.0, 0.0), "logits"),
+        (lambda: cal.fit_isotonic(np.array([[0.5, 0.5]]), np.array([0])), "probs"),
+        (lambda: cal.fit_isotonic(np.array([1.5]), np.array([0])), "probs"),
+        (lambda: cal.fit_isotonic(np.array([0.5]), np.array([0, 1])), "y"),
+        (lambda: cal.apply_isotonic((0.5,), np.array([0.5])), "isotonic_map"),
+        (
+            lambda: cal.apply_isotonic(
+                cal.fit_isotonic(np.array([0.5]), np.array([1])), np.array([-0.1])
+            ),
+            "probs",
+        ),
+        (
+            lambda: cal.brier_decomposition(np.array([[0.5, 0.5]]), np.array([0])),
+            "probs",
+        ),
+        (lambda: cal.brier_decomposition(np.array([0.5]), np.array([3])), "y"),
+        (lambda: cal.brier_decomposition(np.array([0.5]), np.array([1]), 0), "n_bins"),
+    ],
+)
+def test_new_functions_name_the_bad_argument(call, argument):
+    with pytest.raises(ValueError, match=argument):
+        call()

@@ -348,7 +348,7 @@ def fit_platt(
     another shape, and, with ``platt_targets=False``, for labels that the logits
     separate (no finite optimum).
 
-    >>> # two logits, so the fit matches both rates: sigmoid(b) = 1/2, sigmoid(a+b) = 3/4
+    >>> # two logits: the fit matches both rates, sigmoid(b) = 1/2, sigmoid(a+b) = 3/4
     >>> z, y = np.array([0.0, 0, 1, 1, 1, 1]), np.array([0, 1, 0, 1, 1, 1])
     >>> a, b = fit_platt(z, y, platt_targets=False)
     >>> round(a, 6), round(b, 6), round(math.log(3), 6)
