@@ -1,19 +1,20 @@
-"""Keep the built book readable offline: no page may load a script or a style from another host.
+"""Keep the built book readable offline: no page loads a script or style from elsewhere.
 
-The theme, MathJax and the widget manager are served from the book itself (see ``_config.yml``
-and ``assets/README.md``). This extension handles the rest:
+The theme, MathJax and the widget manager are served from the book itself (see
+``_config.yml`` and ``assets/README.md``). This extension handles the rest:
 
-* Matplotlib's ``Animation.to_jshtml()`` output starts with a ``<link>`` to Font Awesome 4 on a
-  CDN, for the icons on its play/step buttons. The book's theme already loads Font Awesome 6
-  (which still knows the version-4 icon names) from its own ``_static/``, so the link is only a
-  request to another host: it is removed.
-* Any other ``<script src=...>`` or stylesheet ``<link>`` to another host in a notebook output
-  is reported as a warning, so that the book build (``-W``) fails and names the page.
-* Jupyter Book always loads ``sphinx_thebe``, which writes a Thebe loader (pointing at a CDN)
-  into every page, and with Sphinx 7.4 writes its inline configuration twice, so that every
-  page logs "Identifier 'THEBE_JS_URL' has already been declared". The book has no Thebe
-  button (``launch_buttons.thebe`` is off: readers run notebooks in Colab), so unless that
-  option is turned on, the loader is left out.
+* Matplotlib's ``Animation.to_jshtml()`` output starts with a ``<link>`` to Font Awesome
+  4 on a CDN, for the icons on its play/step buttons. The book's theme already loads
+  Font Awesome 6 (which still knows the version-4 icon names) from its own ``_static/``,
+  so the link is only a request to another host: it is removed.
+* Any other ``<script src=...>`` or stylesheet ``<link>`` to another host in a notebook
+  output is reported as a warning, so that the book build (``-W``) fails and names the
+  page.
+* Jupyter Book always loads ``sphinx_thebe``, which writes a Thebe loader (pointing at a
+  CDN) into every page, and with Sphinx 7.4 writes its inline configuration twice, so
+  that every page logs "Identifier 'THEBE_JS_URL' has already been declared". The book
+  has no Thebe button (``launch_buttons.thebe`` is off: readers run notebooks in Colab),
+  so unless that option is turned on, the loader is left out.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ REMOTE_RESOURCE = re.compile(
 
 
 def strip_remote_resources(app: Sphinx, doctree: nodes.document, docname: str) -> None:
-    """Remove the jshtml Font Awesome link and warn about any other remote script or style."""
+    """Drop the jshtml Font Awesome link; warn of any other remote script or style."""
     for node in list(doctree.findall(nodes.raw)):
         if "html" not in node.get("format", "").split():
             continue
@@ -59,7 +60,7 @@ def strip_remote_resources(app: Sphinx, doctree: nodes.document, docname: str) -
 
 
 def leave_out_thebe(app: Sphinx, config: Config) -> None:
-    """Disconnect sphinx_thebe's page-wide loader unless the theme's Thebe button is on."""
+    """Disconnect sphinx_thebe's page-wide loader unless the Thebe button is on."""
     launch_buttons = (config.html_theme_options or {}).get("launch_buttons", {})
     if launch_buttons.get("thebe"):
         return
