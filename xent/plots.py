@@ -1,7 +1,7 @@
-"""The figures the notebooks share, drawn with matplotlib; every one has a title and labels.
+"""The figures the notebooks share, drawn with matplotlib, each with a title and labels.
 
-Each function draws on ``ax`` when given (to combine panels) or on a new figure, and returns
-the axes. Inputs are plain NumPy arrays or a run's history (a list of dicts, as
+Each function draws on ``ax`` when given (to combine panels) or on a new figure, and
+returns the axes. Inputs are plain NumPy arrays or a run's history (a list of dicts, as
 :func:`xent.tracking.read_history` returns), so the same figure works for every backend.
 """
 
@@ -43,13 +43,13 @@ def plot_history(
     title: str | None = None,
     logy: bool = False,
 ):
-    """Curves of the logged metrics ``keys`` against ``epoch`` (or ``_step`` without one).
+    """Curves of the logged metrics ``keys`` against ``epoch`` (else against ``_step``).
 
     ``label`` prefixes each curve's legend entry, to tell runs apart on shared axes.
     Raises ``ValueError`` for an empty history, an empty ``keys`` or a key never logged.
 
-    >>> ax = plot_history([{"epoch": 0, "val_loss": 1.0}, {"epoch": 1, "val_loss": 0.5}],
-    ...                   keys=["val_loss"])
+    >>> history = [{"epoch": 0, "val_loss": 1.0}, {"epoch": 1, "val_loss": 0.5}]
+    >>> ax = plot_history(history, keys=["val_loss"])
     >>> ax.get_xlabel(), ax.get_ylabel(), ax.get_title()
     ('epoch', 'loss', 'Training history')
     """
@@ -92,10 +92,11 @@ def plot_decision_regions(
     """The class a 2-D classifier predicts over the plane, with the points ``X`` on top.
 
     ``predict_proba`` maps ``(m, 2)`` float32 inputs to probabilities ``(m, C)``, or
-    ``(m,)`` probabilities of class 1 for a binary classifier. The colour of a region is its
-    predicted class; its strength is the model's confidence (the top probability), so the
-    uncertain band along each boundary fades to white. Raises ``ValueError`` unless ``X`` is
-    ``(n, 2)`` with one integer label per row, or for ``resolution < 2``.
+    ``(m,)`` probabilities of class 1 for a binary classifier. The colour of a region is
+    its predicted class; its strength is the model's confidence (the top probability),
+    so the uncertain band along each boundary fades to white. Raises ``ValueError``
+    unless ``X`` is ``(n, 2)`` with one integer label per row, or for
+    ``resolution < 2``.
     """
     import matplotlib.pyplot as plt
 
@@ -162,13 +163,14 @@ def plot_reliability(
     title: str | None = None,
     label: str = "model",
 ):
-    """Reliability diagram: accuracy against confidence in equal-width bins, with the ECE.
+    """Reliability diagram: accuracy against confidence in equal bins, and the ECE.
 
     Bars show each bin's accuracy (binary: fraction of positives) at its place on the
     confidence axis; the dashed diagonal is perfect calibration; dots mark the mean
-    confidence in each bin. Bars below the diagonal mean over-confidence. The legend gives
-    the expected calibration error on the same bins. ``probs`` and ``y`` as in
-    :func:`xent.calibration.reliability_bins`, which raises ``ValueError`` for bad input.
+    confidence in each bin. Bars below the diagonal mean over-confidence. The legend
+    gives the expected calibration error on the same bins. ``probs`` and ``y`` as in
+    :func:`xent.calibration.reliability_bins`, which raises ``ValueError`` for bad
+    input.
     """
     bins = reliability_bins(probs, y, n_bins)
     ece = expected_calibration_error(probs, y, n_bins)
