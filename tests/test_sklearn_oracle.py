@@ -7,10 +7,11 @@ definitions coincide, and that they differ exactly as the chapter "Numerical sta
 says where they do not (the clipping of ``log_loss``, the weighted mean). The last tests
 run ``log_loss`` and check the numbers that chapter prints for scikit-learn.
 
-Platt scaling and isotonic regression have no ``xent`` counterpart yet, so
-``CalibratedClassifierCV(method="sigmoid")`` and ``IsotonicRegression`` are not compared
-here; temperature scaling is, against scikit-learn's logistic fit and its
-``method="temperature"``.
+The three calibration maps are compared too: temperature scaling against
+scikit-learn's logistic fit and its ``method="temperature"``, Platt scaling against
+``CalibratedClassifierCV(method="sigmoid")`` (Platt's targets) and an unpenalised
+``LogisticRegression`` (without them), isotonic regression against
+``IsotonicRegression``; Murphy's Brier decomposition against ``brier_score_loss``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from xent import numpy as xn
 
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is a test dependency")
 from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.isotonic import IsotonicRegression  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import brier_score_loss, log_loss  # noqa: E402
 
@@ -245,6 +247,113 @@ def test_multiclass_temperature_matches_calibrated_classifier_cv(seed):
         cal.probabilities(logits, temperature),
         calibrated.predict_proba(logits),
         atol=1e-5,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Platt scaling, isotonic regression and the Brier decomposition
+# --------------------------------------------------------------------------------------
+
+
+class _Score(sklearn.base.ClassifierMixin, sklearn.base.BaseEstimator):
+    """A binary classifier whose decision function is its one input column."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X)[:, 0]
+
+    def predict(self, X):
+        return self.classes_[(np.asarray(X)[:, 0] > 0).astype(int)]
+
+
+def shifted_logits(seed: int, n: int = 400):
+    """Binary logits that are too large and shifted: labels drawn from
+    sigmoid(0.4 z - 1), which a temperature alone cannot reach."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=4.0, size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.4 * logits - 1.0)))).astype(np.int64)
+    return logits, y
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_platt_matches_calibrated_classifier_cv_sigmoid(seed):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    logits, y = shifted_logits(seed)
+    X = logits[:, None]
+    calibrated = CalibratedClassifierCV(
+        FrozenEstimator(_Score().fit(X, y)), method="sigmoid"
+    ).fit(X, y)
+    sigmoid = calibrated.calibrated_classifiers_[0].calibrators[0]
+    a, b = cal.fit_platt(logits, y)
+    # scikit-learn's sigmoid is 1 / (1 + exp(A z + B)), stopped by L-BFGS at
+    # gtol 1e-6; ours is sigmoid(a z + b), from Newton's method.
+    assert a == pytest.approx(-sigmoid.a_, rel=1e-4)
+    assert b == pytest.approx(-sigmoid.b_, rel=1e-4, abs=1e-5)
+    np.testing.assert_allclose(
+        cal.apply_platt(logits, a, b), calibrated.predict_proba(X)[:, 1], atol=1e-5
+    )
+    assert b < -0.5  # a shift the temperature cannot make: the test can fail
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_platt_without_targets_is_an_unpenalised_logistic_regression(seed):
+    logits, y = shifted_logits(seed)
+    fit = LogisticRegression(C=1e12, tol=1e-12, max_iter=1000).fit(logits[:, None], y)
+    a, b = cal.fit_platt(logits, y, platt_targets=False)
+    assert a == pytest.approx(fit.coef_[0, 0], rel=1e-6)
+    assert b == pytest.approx(fit.intercept_[0], rel=1e-6)
+    # Platt's targets move the fit, by more than the tolerance above.
+    smoothed = cal.fit_platt(logits, y)
+    assert abs(smoothed[0] - a) > 1e-4 * abs(a)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_isotonic_matches_isotonic_regression(seed):
+    logits, y = binary_logits(seed)
+    probs = cal.probabilities(logits)
+    probs[:40] = probs[40:80]  # ties, which both pool before fitting
+    ours = cal.fit_isotonic(probs, y)
+    theirs = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(probs, y)
+    np.testing.assert_allclose(
+        cal.apply_isotonic(ours, probs), theirs.predict(probs), atol=1e-12
+    )
+    # scikit-learn keeps each block's two ends: the same blocks and values.
+    ends = np.unique(np.concatenate([ours.lower, ours.upper]))
+    np.testing.assert_allclose(theirs.X_thresholds_, ends, atol=0)
+    # New points inside a block agree; between two blocks scikit-learn interpolates
+    # linearly and the step map keeps the lower block's value.
+    inside = (ours.lower + ours.upper) / 2
+    np.testing.assert_allclose(
+        cal.apply_isotonic(ours, inside), theirs.predict(inside), atol=1e-12
+    )
+    gaps = (ours.upper[:-1] + ours.lower[1:]) / 2
+    np.testing.assert_allclose(cal.apply_isotonic(ours, gaps), ours.values[:-1])
+    assert np.all(theirs.predict(gaps) > ours.values[:-1])
+
+
+@pytest.mark.parametrize("n_bins", [1, 5, 10])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_brier_decomposition_against_brier_score_loss(seed, n_bins):
+    logits, y = binary_logits(seed)
+    probs = cal.probabilities(logits)
+    parts = cal.brier_decomposition(probs, y, n_bins)
+    assert parts.brier == pytest.approx(brier_score_loss(y, probs), rel=1e-12)
+    # The binned forecast, each probability replaced by its bin's mean, scores exactly
+    # reliability - resolution + uncertainty.
+    bins = cal.reliability_bins(probs, y, n_bins)
+    index = np.clip(np.searchsorted(bins.edges, probs) - 1, 0, n_bins - 1)
+    binned = brier_score_loss(y, bins.confidence[index])
+    assert parts.binned_brier == pytest.approx(binned, rel=1e-12)
+    # The reliability term is the squared gap of calibration_curve's pairs.
+    accuracy, confidence = calibration_curve(y, probs, n_bins=n_bins)
+    share = bins.counts[bins.counts > 0] / y.size
+    assert parts.reliability == pytest.approx(
+        np.sum(share * (accuracy - confidence) ** 2), rel=1e-12
     )
 
 
