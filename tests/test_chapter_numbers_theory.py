@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xent import information as xi
 from xent import numpy as xn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -635,6 +636,121 @@ CHECKS = [
     ),
 ]
 
+# Chapter 2, joint and conditional entropy, mutual information: the feature X (rows)
+# and the class Y (columns) of the running example, and the exercise's two-kind inputs.
+JOINT = a(0.30, 0.10, 0.10, 0.05, 0.15, 0.30).reshape(2, 3)
+P_X, P_Y = JOINT.sum(axis=1), JOINT.sum(axis=0)
+GIVEN_X = JOINT / P_X[:, None]  # P(y | x), one row per x
+GIVEN_Y = (JOINT / P_Y).T  # P(x | y), one row per y
+H_X, H_Y, H_XY = xn.entropy(P_X), xn.entropy(P_Y), xi.joint_entropy(JOINT)
+H_Y_X, H_X_Y = xi.conditional_entropy(JOINT), xi.conditional_entropy(JOINT.T)
+MI = xi.mutual_information(JOINT)
+SKEW = a(0.9, 0.0, 0.05, 0.05).reshape(2, 2)  # exercise: one value raises H(Y)
+SKEW_Y = SKEW.sum(axis=0)
+SKEW_H_Y_X = xi.conditional_entropy(SKEW)
+
+CHECKS += [
+    *[
+        (
+            INFORMATION,
+            f"| $x = {x}$ | " + " | ".join(f"${v:.2f}$" for v in JOINT[x]) + " | "
+            f"${P_X[x]:.2f}$ |",
+            (*JOINT[x], P_X[x]),
+        )
+        for x in range(2)
+    ],
+    (
+        INFORMATION,
+        "| $P(y)$ | " + " | ".join(f"${v:.2f}$" for v in P_Y) + " | |",
+        tuple(P_Y),
+    ),
+    (
+        INFORMATION,
+        r"$H(X) = \ln 2 \approx 0.6931$, $H(Y) \approx 1.0805$ and "
+        r"$H(X, Y) \approx 1.6173$",
+        (H_X, H_Y, H_XY),
+    ),
+    (
+        INFORMATION,
+        r"$P(\cdot \mid 0) = (0.6, 0.2, 0.2)$, with entropy $0.9503$, and "
+        r"$P(\cdot \mid 1) = (0.1, 0.3, 0.6)$, with entropy $0.8979$; their average "
+        r"with the weights $P(x) = 0.50$ is $H(Y \mid X) \approx 0.9241$, and indeed "
+        r"$H(X) + H(Y \mid X) \approx 0.6931 + 0.9241$ is $H(X, Y) \approx 1.6173$",
+        (
+            *GIVEN_X[0],
+            xn.entropy(GIVEN_X[0]),
+            *GIVEN_X[1],
+            xn.entropy(GIVEN_X[1]),
+            P_X[0],
+            P_X @ xn.entropy(GIVEN_X),
+            H_X,
+            H_Y_X,
+            H_X + H_Y_X,
+        ),
+    ),
+    (
+        INFORMATION,
+        r"Conditioning the other way, $H(X \mid Y) \approx 0.5367$",
+        (H_X_Y,),
+    ),
+    (
+        INFORMATION,
+        r"$I(X; Y) = H(Y) - H(Y \mid X) \approx 1.0805 - 0.9241 = 0.1564$ nats "
+        r"($0.2257$ bits), and the other expressions of this section give the same "
+        r"number: $H(X) - H(X \mid Y) \approx 0.6931 - 0.5367$.",
+        (H_Y, H_Y_X, H_Y - H_Y_X, xi.mutual_information(JOINT, base=2), H_X, H_X_Y),
+    ),
+    (
+        INFORMATION,
+        "lower the expected loss from $1.0805$ to $0.9241$ nats per example",
+        (H_Y, H_Y_X),
+    ),
+    (
+        INFORMATION,
+        r"$P(\cdot \mid 1) = (0.4, 0.6)$ and $P(\cdot \mid 2) = (0.25, 0.75)$, with "
+        r"entropies $0.4101$, $0.6730$ and $0.5623$ nats. Weighted with "
+        r"$P(y) = (0.35, 0.25, 0.40)$ they give $H(X \mid Y) \approx 0.5367$. Then "
+        r"$H(Y) + H(X \mid Y) \approx 1.0805 + 0.5367$, which is "
+        r"$H(X, Y) \approx 1.6173$ up to rounding, and "
+        r"$I(X; Y) = \ln 2 - H(X \mid Y) \approx 0.1564$ nats",
+        (
+            *GIVEN_Y[1],
+            *GIVEN_Y[2],
+            *xn.entropy(GIVEN_Y),
+            *P_Y,
+            P_Y @ xn.entropy(GIVEN_Y),
+            H_Y,
+            H_X_Y,
+            H_Y + H_X_Y,
+            MI,
+        ),
+    ),
+    (
+        INFORMATION,
+        r"$P(0, 0) = 0.9$, $P(0, 1) = 0$ and $P(1, 0) = P(1, 1) = 0.05$, so "
+        r"$P_Y = (0.95, 0.05)$ and $H(Y) \approx 0.1985$ nats",
+        (SKEW[0, 0], SKEW[1, 0], *SKEW_Y, xn.entropy(SKEW_Y)),
+    ),
+    (
+        INFORMATION,
+        r"$H(Y \mid X = 1) = \ln 2 \approx 0.6931$",
+        (xn.entropy(SKEW[1] / SKEW[1].sum()),),
+    ),
+    (
+        INFORMATION,
+        r"$H(Y \mid X) = 0.9 \cdot 0 + 0.1 \ln 2 \approx 0.0693 \le H(Y)$, and "
+        r"$I(X; Y) \approx 0.1985 - 0.0693 = 0.1292$ nats",
+        (
+            SKEW[0].sum(),
+            SKEW[1].sum(),
+            SKEW_H_Y_X,
+            xn.entropy(SKEW_Y),
+            SKEW_H_Y_X,
+            xi.mutual_information(SKEW),
+        ),
+    ),
+]
+
 # Whole numbers the pages compute or choose (page, snippet, the number, its value).
 WHOLE = [
     (LOSSES, "at most about 58%", "58", 100 * -np.log2(MODEL_A).mean()),
@@ -881,3 +997,20 @@ def test_chapter_4_claims():
     assert 1e-11 < error < 1e-9
     # A loss of 25.3 at the first batch is far above log 100.
     assert BAD_FIRST_LOSS > 5 * LN(100)
+
+
+def test_chapter_2_information_claims():
+    # The chain rule both ways and the four expressions of the mutual information.
+    assert H_XY == pytest.approx(H_X + H_Y_X) == pytest.approx(H_Y + H_X_Y)
+    assert MI == pytest.approx(H_X - H_X_Y) == pytest.approx(H_X + H_Y - H_XY)
+    assert MI == pytest.approx(P_X @ xn.kl_divergence(GIVEN_X, np.tile(P_Y, (2, 1))))
+    assert H_X == LN2 and H_X_Y != pytest.approx(H_Y_X)
+    # P(. | 0) of the exercise is (6/7, 1/7); the two-kind inputs: the value x = 1
+    # raises the entropy of the label above H(Y), the average does not.
+    assert GIVEN_Y[0] == pytest.approx(a(6 / 7, 1 / 7))
+    assert xn.entropy(SKEW[1] / SKEW[1].sum()) > xn.entropy(SKEW_Y) > SKEW_H_Y_X
+    assert SKEW[0, 1] == 0 and SKEW[0].sum() == 0.9
+    # The lower bound: any model of the feature loses at least H(Y | X).
+    for q in (GIVEN_X[::-1], np.tile(P_Y, (2, 1)), np.full((2, 3), 1 / 3)):
+        loss = -np.sum(JOINT * np.log(q))
+        assert H_Y - loss <= MI + 1e-12
