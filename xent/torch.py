@@ -7,6 +7,19 @@ on the device of its input.
 
 Classes are on the last axis: ``logits`` has shape ``(..., C)`` (PyTorch's own losses put
 them on axis 1). The numbers are those of ``torch.nn.functional``, options included.
+
+Every function compiles with ``torch.compile(fullgraph=True)``, runs on ``meta`` tensors and
+never reads a tensor's value on the host, so a call never waits for the device. Errors:
+
+* wrong shapes, dtypes and options raise ``ValueError`` before anything is computed,
+  everywhere (under ``torch.compile`` while it traces);
+* wrong values (a class index outside ``[0, C)`` that is not ``ignore_index``, a
+  probability outside ``[0, 1]``) raise ``ValueError`` naming one of them in eager code on
+  the CPU, where reading values is free. On an accelerator and under ``torch.compile`` they
+  are a device-side assertion (``torch._assert_async``) with the same message: a
+  ``RuntimeError`` when the device runs the check, which on CUDA surfaces at the next
+  synchronisation as "device-side assert triggered", as PyTorch's own losses do there.
+  Meta tensors hold no values and pass. See the chapter "Cross-entropy at scale".
 """
 
 from __future__ import annotations
@@ -275,9 +288,13 @@ def cross_entropy(
     class probabilities; ``weight: (C,)``. Returns ``(...)`` for ``reduction="none"``, else
     a scalar.
 
-    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, C)`` that are not
-    ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of shape ``(C,)``,
-    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
+    Raises ``ValueError`` for mismatched shapes, a ``weight`` not of shape ``(C,)``,
+    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``; class indices
+    outside ``[0, C)`` that are not ``ignore_index`` and probabilities outside ``[0, 1]``
+    raise ``ValueError`` in eager CPU code and fail a device-side assertion (a
+    ``RuntimeError``, same message) on accelerators and under ``torch.compile`` (see the
+    module docstring). Under ``torch.compile`` the plain formula is used, which the
+    compiler fuses; eagerly, a custom autograd Function keeps two numbers per row.
     Derived in the chapter "From maximum likelihood to cross-entropy".
 
     >>> logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
@@ -296,8 +313,11 @@ def cross_entropy(
         _check_unit_interval("target (class probabilities)", target)
     else:
         _check_indices(target, num_classes, ignore_index)
-    if (w is not None and w.requires_grad) or target.requires_grad:
-        # Gradients beyond the logits: the plain formula and autograd.
+    needs_autograd = (w is not None and w.requires_grad) or target.requires_grad
+    if needs_autograd or torch.compiler.is_compiling():
+        # Gradients beyond the logits, or a compiler that fuses the plain formula's passes
+        # (and, as for F.cross_entropy, keeps one (..., C) array for the backward pass):
+        # the plain formula and autograd.
         return _cross_entropy_autograd(
             logits, target, w, ignore_index, reduction, label_smoothing, is_probs
         )
