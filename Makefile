@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# axe-core, the accessibility engine the browser tests inject into every page (npm package)
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/node/node_modules/axe-core/axe.min.js
 export WANDB_MODE ?= offline
 export WANDB_SILENT := true
 export PYTHONHASHSEED := 0
@@ -20,7 +23,12 @@ $(STAMP): pyproject.toml requirements/ci.txt requirements/constraints.txt
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
 
-test: $(STAMP)
+$(AXE): | $(STAMP)
+	npm install --prefix $(VENV)/node --no-audit --no-fund --no-save --loglevel=error \
+		axe-core@$(AXE_VERSION) >/dev/null \
+		|| echo "note: npm could not install axe-core; the accessibility tests will skip"
+
+test: $(STAMP) $(AXE)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest
 

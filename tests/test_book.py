@@ -1,20 +1,25 @@
-"""The book as a product, checked on its sources and on the built HTML (no browser here).
+"""The book as a product, checked on its sources and on the built HTML (no browser).
 
-The built-HTML tests share one build per session (the ``built_book`` fixture in conftest.py:
-``jupyter-book build . -W -n --keep-going``, or the existing ``_build/html`` when
-``XENT_BOOK_BUILT=1``). Set ``XENT_BOOK_DIR`` to test another copy of the book.
+The built-HTML tests share one build per session (the ``built_book`` fixture in
+conftest.py: ``jupyter-book build . -W -n --keep-going``, or the existing
+``_build/html`` when ``XENT_BOOK_BUILT=1``). Set ``XENT_BOOK_DIR`` to test another copy
+of the book. No page may show a path of the machine that built it (a reader cannot use
+it, and it changes with every build).
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
+import sys
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import book_config, book_dir, source_of, toc_docnames
+from conftest import REPO, book_config, book_dir, source_of, toc_docnames
 
 COLAB_HOST = "https://colab.research.google.com"
 SETUP_COMMENT = (
@@ -24,7 +29,7 @@ SETUP_COMMENT = (
 
 
 def notebook_docnames() -> list[str]:
-    """The notebook pages of the table of contents (a missing source is another test's failure)."""
+    """The notebook pages in the table of contents (a missing source fails another)."""
     return [name for name in toc_docnames() if (book_dir() / f"{name}.ipynb").is_file()]
 
 
@@ -79,7 +84,7 @@ def parse(page: Path) -> _Tags:
     return parser
 
 
-# --- sources (fast) ----------------------------------------------------------------------------
+# --- sources (fast) ------------------------------------------------------------------
 
 
 def test_config_points_colab_at_the_repository_on_main():
@@ -143,13 +148,13 @@ def test_notebook_setup_cell_is_short_or_hidden_with_a_note(docname):
     )
 
 
-# --- the built book ----------------------------------------------------------------------------
+# --- the built book ------------------------------------------------------------------
 
 
 @pytest.mark.slow
 def test_build_succeeds_with_warnings_as_errors(built_book):
-    # The fixture fails with the log when `jupyter-book build -W` fails; what it leaves must be
-    # a whole book with a landing page.
+    # The fixture fails with the log when `jupyter-book build -W` fails; what it leaves
+    # must be a whole book with a landing page.
     assert (built_book / "index.html").is_file()
     assert (built_book / "searchindex.js").is_file()
 
@@ -233,8 +238,8 @@ def test_no_stylesheet_imports_from_another_host(built_book):
 def test_math_and_widgets_are_served_by_the_book(built_book):
     config = book_config()["sphinx"]["config"]
     assert not (book_dir() / "_static").exists(), (
-        "a root _static/ makes Jupyter Book load every .js/.css under html_static_path on every "
-        "page; keep static files in assets/"
+        "a root _static/ makes Jupyter Book load every .js/.css under html_static_path "
+        "on every page; keep static files in assets/"
     )
     mathjax = built_book / "_static" / config["mathjax_path"]
     assert mathjax.is_file(), f"MathJax is not in the build: {mathjax}"
@@ -265,7 +270,7 @@ def test_figures_have_captions_and_alt_text(built_book):
                 problems.append(f"{where}: no caption")
             for img in figure["imgs"]:
                 alt = img.get("alt", "").strip()
-                # Sphinx writes the image's own path as alt text when the author gave none.
+                # Sphinx writes the image's own path as alt text when none is given.
                 if (
                     not alt
                     or alt == img.get("src")
@@ -273,3 +278,137 @@ def test_figures_have_captions_and_alt_text(built_book):
                 ):
                     problems.append(f"{where}: no alt text (give the figure an :alt:)")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_every_image_has_alt_text_that_describes_it(built_book):
+    # A notebook's figure gets its alt text from its cell's metadata
+    # ({"mystnb": {"image": {"alt": "..."}}}); without it Sphinx writes the image's own
+    # file name, which tells a reader who cannot see the figure nothing.
+    problems = []
+    for page in built_pages(built_book):
+        for tag, attrs in parse(page).tags:
+            if tag != "img":
+                continue
+            alt = attrs.get("alt", "").strip()
+            if (
+                not alt
+                or alt == attrs.get("src")
+                or alt.endswith((".png", ".svg", ".jpg"))
+            ):
+                name = (alt or attrs.get("src", "") or attrs.get("id", "")).split("/")[
+                    -1
+                ]
+                problems.append(f"{page.relative_to(built_book)}: {name[:40]}")
+    assert not problems, (
+        f"{len(problems)} images without alt text (give the figure's cell "
+        '{"mystnb": {"image": {"alt": "..."}}}):\n' + "\n".join(problems)
+    )
+
+
+# --- no build leftovers: paths of the machine that built the book ------------------
+
+# Folders under which a machine keeps its users, checkouts and temporary files, as the
+# start of an absolute path (not after a letter, dot, slash or colon: URLs and relative
+# paths such as ``https://host/home/x`` or ``../tmp/x`` are not machine paths).
+MACHINE_ROOTS = re.compile(
+    r"(?<![\w.~/:-])/(?:home|Users|root|tmp|var/folders|var/tmp|private|mnt|media|opt"
+    r"|srv|scratch|work|builds|runner|github/workspace|usr/local|content)/[\w.@+-]"
+    r"|\b[A-Za-z]:\\(?:Users|Windows|Temp|ProgramData)\\",
+)
+
+
+def machine_patterns() -> list[re.Pattern[str]]:
+    """This machine's own folders as the start of a path, and its user's name in one."""
+    folders = {
+        REPO,
+        book_dir(),
+        Path.home(),
+        Path(tempfile.gettempdir()),
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+    }
+    names = {str(f) for f in folders} | {str(f.resolve()) for f in folders}
+    patterns = [
+        re.compile(rf"(?<![\w.~/:-]){re.escape(name)}(?![\w.-])")
+        for name in sorted(names, key=len, reverse=True)
+        if len(name) > 1
+    ]
+    user = re.escape(getpass.getuser())
+    patterns.append(re.compile(rf"[/\\]{user}[/\\]|(?<![\w.-]){user}@[\w-]"))
+    return [MACHINE_ROOTS, *patterns]
+
+
+def leftovers(text: str, patterns: list[re.Pattern[str]]) -> list[str]:
+    """Each machine path or user name in text (not inside a URL), with some context."""
+    starts = set()
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            token = re.split(
+                r"[\s\"'(<>=]", text[max(0, match.start() - 200) : match.start()]
+            )
+            if "://" not in token[-1]:
+                starts.add(match.start())
+    return [
+        text[max(0, start - 40) : start + 80].replace("\n", " ")
+        for start in sorted(starts)
+    ]
+
+
+def test_leftover_finder_flags_machine_paths_and_not_urls():
+    machine = [
+        MACHINE_ROOTS,
+        re.compile(r"(?<![\w.~/:-])/data/alice(?![\w.-])"),
+        re.compile(r"[/\\]alice[/\\]|(?<![\w.-])alice@[\w-]"),
+    ]
+    flagged = [
+        "saved in /work/main/_build/wandb/offline-run-1",
+        "cache at /tmp/pytest-of-root/pytest-3/x",
+        "see /home/bob/notes.txt",
+        "C:\\Users\\bob\\AppData",
+        "/Users/carol/Library/x",
+        "run by alice@build-7",
+        "<pre>/content/drive/x</pre>",
+        "written to /data/alice/runs",
+        "in /nfs/alice/book",
+    ]
+    clean = [
+        "https://github.com/home/tmp/x",
+        "../_images/a.png and _static/tmp/x.css",
+        "the ratio 1/2 and a / b",
+        "wandb/offline-run-20260101_000000-abc (relative to the book)",
+        "square root/home-grown, tmp/",
+        "https://github.com/alice/book and /data/alicebook",
+    ]
+    for text in flagged:
+        assert leftovers(text, machine), text
+    for text in clean:
+        assert not leftovers(text, machine), text
+
+
+@pytest.mark.slow
+def test_no_page_shows_a_path_of_the_build_machine(built_book):
+    # Every page readers can open or download: the HTML pages (text, code, outputs,
+    # widget state, attributes), the executed notebooks and sources under _sources/, and
+    # the search index, which holds the text of every page.
+    machine = machine_patterns()
+    files = [
+        *built_pages(built_book),
+        *sorted((built_book / "_sources").rglob("*")),
+        built_book / "searchindex.js",
+    ]
+    problems = {}
+    for path in files:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            found = leftovers(text, machine)
+            if found:
+                problems[str(path.relative_to(built_book))] = found
+    count = sum(map(len, problems.values()))
+    assert not problems, (
+        f"{count} machine paths or user names on {len(problems)} pages:\n"
+        + "\n".join(
+            f"{page}: ...{found[0]}..." + (f" (+{len(found) - 1})" if found[1:] else "")
+            for page, found in problems.items()
+        )
+    )

@@ -1,31 +1,33 @@
 """The package installs and works where the notebooks' Colab cell installs it.
 
-Colab comes with NumPy, Matplotlib, PyTorch, TensorFlow and ipywidgets installed; the first
-cell of every notebook then pip-installs ``xent`` from the repository. This test rebuilds that
-situation on this machine, honestly and in well under two minutes:
+Colab comes with NumPy, Matplotlib, PyTorch, TensorFlow and ipywidgets installed; the
+first cell of every notebook then pip-installs ``xent`` from the repository. This test
+rebuilds that situation on this machine, honestly and in well under two minutes:
 
-1. It builds a wheel (``python -m build --wheel``) from a copy of the package's sources, so
-   the checkout is left untouched, and checks what the wheel holds and declares.
+1. It builds a wheel (``python -m build --wheel``) from a copy of the package's sources,
+   so the checkout is left untouched, and checks what the wheel holds and declares.
 2. It creates a fresh virtual environment (no system site-packages) and makes the "Colab
    preinstalled" set visible in it: the distributions named above, with everything they
-   require, taken from the test's own environment and linked into one folder that a ``.pth``
-   file adds to the new environment's path. Nothing else of the test environment is visible
-   (no pytest, no wandb, no editable ``xent``). Downloading PyTorch and TensorFlow afresh
-   would cost minutes and gigabytes for no extra proof: what is under test is our package.
-   (Namespace folders shared by several distributions, such as ``google/``, come along whole.)
+   require, taken from the test's own environment and linked into one folder that a
+   ``.pth`` file adds to the new environment's path. Nothing else of the test
+   environment is visible (no pytest, no wandb, no editable ``xent``). Downloading
+   PyTorch and TensorFlow afresh would cost minutes and gigabytes for no extra proof:
+   what is under test is our package. (Namespace folders shared by several
+   distributions, such as ``google/``, come along whole.)
 3. ``pip install --no-index`` of the wheel into that environment succeeds only if the
-   dependencies the wheel declares are satisfied by what Colab already has, without a network.
-4. In that environment, outside the repository, ``import xent`` imports neither torch nor
-   TensorFlow, and the NumPy, PyTorch and TensorFlow backends all compute the same
+   dependencies the wheel declares are satisfied by what Colab already has, without a
+   network.
+4. In that environment, outside the repository, ``import xent`` imports neither torch
+   nor TensorFlow, and the NumPy, PyTorch and TensorFlow backends all compute the same
    cross-entropy as ``torch.nn.functional.cross_entropy`` and a direct NumPy formula.
 
-A second, fast test runs each notebook's set-up cell itself in an IPython shell, once with
-a stand-in ``google.colab`` module and once without, with a ``%pip`` magic that records its
-arguments: in "Colab" it asks pip, once, for ``xent[notebooks]`` from ``_config.yml``'s
-repository and branch; anywhere else it does nothing.
+A second, fast test runs each notebook's set-up cell itself in an IPython shell, once
+with a stand-in ``google.colab`` module and once without, with a ``%pip`` magic that
+records its arguments: in "Colab" it asks pip, once, for ``xent[notebooks]`` from
+``_config.yml``'s repository and branch; anywhere else it does nothing.
 
-Here TensorFlow is the ``tensorflow-cpu`` distribution (Colab's is ``tensorflow``), which is why
-the test installs the wheel without its ``[tensorflow]`` extra.
+Here TensorFlow is the ``tensorflow-cpu`` distribution (Colab's is ``tensorflow``),
+which is why the test installs the wheel without its ``[tensorflow]`` extra.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ loaded = sorted({"torch", "tensorflow", "keras"} & set(sys.modules))
 import numpy as np
 logits = np.array([[2.0, -1.0, 0.5, 0.0], [0.1, 0.2, 0.3, 0.4], [-3.0, 4.0, 0.0, 1.0]])
 target = np.array([0, 3, 1])
-by_formula = float(np.mean(np.log(np.exp(logits).sum(-1)) - logits[np.arange(3), target]))
+picked = logits[np.arange(3), target]
+by_formula = float(np.mean(np.log(np.exp(logits).sum(-1)) - picked))
 
 from xent import numpy as xn
 losses = {"numpy": float(xn.cross_entropy(logits, target))}
@@ -68,12 +71,14 @@ loaded_by_numpy_backend = sorted({"torch", "tensorflow"} & set(sys.modules))
 
 import torch
 from xent import torch as xt
-losses["torch"] = float(xt.cross_entropy(torch.tensor(logits), torch.tensor(target)))
-oracle = float(torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(target)))
+logits_t, target_t = torch.tensor(logits), torch.tensor(target)
+losses["torch"] = float(xt.cross_entropy(logits_t, target_t))
+oracle = float(torch.nn.functional.cross_entropy(logits_t, target_t))
 
 import tensorflow as tf
 from xent import tensorflow as xtf
-losses["tensorflow"] = float(xtf.cross_entropy(tf.constant(logits), tf.constant(target)))
+logits_tf, target_tf = tf.constant(logits), tf.constant(target)
+losses["tensorflow"] = float(xtf.cross_entropy(logits_tf, target_tf))
 
 print(json.dumps({
     "file": xent.__file__,
