@@ -8,8 +8,13 @@ process, as a multiple of the logits' size) and the largest difference from a fl
 reference. Two rows per size are not losses but floors: the exponentials of every logit
 alone, in NumPy and in PyTorch, a lower bound on the time of any softmax-based forward pass in
 that library. The linear form is compared with the eager composition over a sweep of chunk
-sizes. ``--json PATH`` writes the same numbers for plots. The measuring itself lives in
-``xent._measure``; this package only chooses the cases and prints them.
+sizes. Compiled rows (``torch.compile`` of ``xent.torch.cross_entropy`` and of
+``linear_cross_entropy``) stand beside compiled ``F.cross_entropy`` (and the compiled eager
+composition), with their time as a multiple of that baseline's. The default run takes a few
+minutes on two cores; ``--full`` adds the language-model sizes (about a quarter of an hour),
+``--quick`` is a smoke test. Each case is printed as it finishes. ``--json PATH`` writes
+the same numbers for plots. The measuring itself lives in ``xent._measure``; this package
+only chooses the cases and prints them.
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ import numpy as np
 
 from xent import _measure
 
+# The default run (``make bench``, under three minutes on two cores): the notebooks' size,
+# where the cost per call dominates, and one size where the logits' memory matters; the
+# compiled rows there for forward and backward only. ``--full`` adds a mid size, the
+# language-model sizes and the compiled forward rows; ``--quick`` is a smoke test.
+DEFAULT_SIZES = [(1024, 10), (4096, 4096)]
 FULL_SIZES = [(1024, 10), (1024, 1000), (4096, 4096), (4096, 32000), (1024, 128256)]
 QUICK_SIZES = [(64, 10), (256, 1000)]
+DEFAULT_LINEAR = {"n": 1024, "d": 256, "v": 8192, "chunk_sizes": [256]}
 FULL_LINEAR = {"n": 2048, "d": 512, "v": 32000, "chunk_sizes": [64, 256, 1024, 2048]}
 QUICK_LINEAR = {"n": 128, "d": 32, "v": 1000, "chunk_sizes": [16, 64]}
 
@@ -49,7 +60,9 @@ def _memory_allows(nbytes: int, device: str) -> bool:
     return True
 
 
-def ce_cases(sizes, device: str, compile_torch: bool) -> tuple[list[dict], list[dict]]:
+def ce_cases(
+    sizes, device: str, compile_torch: bool, compiled_forward: bool = True
+) -> tuple[list[dict], list[dict]]:
     """The cross-entropy cases, and rows for those that cannot run (with the reason)."""
     cases, skipped = [], []
     plan = [
@@ -59,11 +72,13 @@ def ce_cases(sizes, device: str, compile_torch: bool) -> tuple[list[dict], list[
         ("xent-torch", "fwd"),
         ("torch-eager", "fwd"),
         ("torch-compile", "fwd"),
+        ("xent-compile", "fwd"),
         ("xent-tf", "fwd"),
         ("tf-sparse", "fwd"),
         ("xent-torch", "fwdbwd"),
         ("torch-eager", "fwdbwd"),
         ("torch-compile", "fwdbwd"),
+        ("xent-compile", "fwdbwd"),
         ("xent-tf", "fwdbwd"),
         ("tf-sparse", "fwdbwd"),
     ]
@@ -79,7 +94,10 @@ def ce_cases(sizes, device: str, compile_torch: bool) -> tuple[list[dict], list[
             }
             framework = _measure.FRAMEWORK[impl]
             why = None if framework == "numpy" else _available(framework)
-            if why is None and impl == "torch-compile" and not compile_torch:
+            compiled = impl in ("torch-compile", "xent-compile")
+            if compiled and mode == "fwd" and not compiled_forward:
+                continue  # each compiled pass costs a compilation; the default keeps one
+            if why is None and compiled and not compile_torch:
                 why = "skipped (--no-compile; compiling takes ~30 s here)"
             if why is None and not _memory_allows(4 * n * c, device):
                 why = "skipped: not enough free memory"
@@ -91,7 +109,7 @@ def ce_cases(sizes, device: str, compile_torch: bool) -> tuple[list[dict], list[
     return cases, skipped
 
 
-def linear_cases(spec: dict, device: str) -> list[dict]:
+def linear_cases(spec: dict, device: str, compile_torch: bool = False) -> list[dict]:
     base = {
         "kind": "linear",
         "mode": "fwdbwd",
@@ -100,13 +118,21 @@ def linear_cases(spec: dict, device: str) -> list[dict]:
         "v": spec["v"],
         "device": device,
     }
-    return [{**base, "impl": "eager"}] + [
-        {**base, "impl": "chunked", "chunk_size": cs} for cs in spec["chunk_sizes"]
-    ]
+    compiled = (
+        [{**base, "impl": "eager-compile"}, {**base, "impl": "chunked-compile"}]
+        if compile_torch
+        else []
+    )
+    return (
+        [{**base, "impl": "eager"}]
+        + [{**base, "impl": "chunked", "chunk_size": cs} for cs in spec["chunk_sizes"]]
+        + compiled
+    )
 
 
 def run(
     quick: bool = False,
+    full: bool = False,
     device: str = "auto",
     threads: int = 1,
     repeats: int = 7,
@@ -117,12 +143,14 @@ def run(
     """Run the benchmark; return ``{"meta": ..., "rows": [...]}`` (one row per case)."""
     device = _measure.resolve_device(device)
     compile_torch = (not quick) if compile_torch is None else compile_torch
-    per_case_memory = (not quick) if per_case_memory is None else per_case_memory
+    per_case_memory = full if per_case_memory is None else per_case_memory
     _measure.set_threads(threads)
+    sizes = QUICK_SIZES if quick else FULL_SIZES if full else DEFAULT_SIZES
+    linear = QUICK_LINEAR if quick else FULL_LINEAR if full else DEFAULT_LINEAR
     cases, skipped = ce_cases(
-        QUICK_SIZES if quick else FULL_SIZES, device, compile_torch
+        sizes, device, compile_torch, compiled_forward=full or quick
     )
-    cases += linear_cases(QUICK_LINEAR if quick else FULL_LINEAR, device)
+    cases += linear_cases(linear, device, compile_torch)
     copy = _measure.copy_bandwidth(2**24 if quick else 2**28, device, repeats)
     log(
         f"copy bandwidth on {device}: {copy / 1e9:.1f} GB/s; running {len(cases)} cases"
@@ -159,6 +187,7 @@ def run(
         "threads": threads,
         "repeats": repeats,
         "quick": quick,
+        "full": full,
         "copy_gbps": copy / 1e9,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -186,10 +215,20 @@ def _add_ratios(rows: list[dict]) -> None:
         for r in rows
         if r["impl"] in ("torch-eager", "eager") and "seconds" in r
     }
+    baselines = {
+        (r["impl"], key(r)): r
+        for r in rows
+        if r["impl"] in _measure.COMPILED_BASELINE.values() and "seconds" in r
+    }
     for r in rows:
         base = eager.get(key(r))
         if base and "seconds" in r:
             r["time_ratio"] = r["seconds"] / base
+        compiled = baselines.get((_measure.COMPILED_BASELINE.get(r["impl"]), key(r)))
+        if compiled and "seconds" in r:
+            r["compiled_time_ratio"] = r["seconds"] / compiled["seconds"]
+            if r.get("peak_bytes") is not None and compiled.get("peak_bytes"):
+                r["compiled_peak_ratio"] = r["peak_bytes"] / compiled["peak_bytes"]
         if r.get("peak_bytes") is not None:
             r["peak_ratio"] = r["peak_bytes"] / r["logits_bytes"]
 
@@ -211,7 +250,8 @@ def format_table(result: dict) -> str:
     meta = result["meta"]
     head = (
         f"{'implementation':<26} {'pass':<6} {'size':<16} {'median ms':>10} {'x eager':>8} "
-        f"{'GB/s':>7} {'x copy':>7} {'peak/logits':>11} {'max |err|':>10}"
+        f"{'GB/s':>7} {'x copy':>7} {'peak/logits':>11} {'max |err|':>10} "
+        f"{'x compiled':>10}"
     )
     lines = [
         f"Cross-entropy benchmark on {meta['device']}, {meta['threads']} thread(s), median of "
@@ -237,6 +277,11 @@ def format_table(result: dict) -> str:
         lines.append(
             f"{_label(r)} {r['seconds'] * 1e3:>10.2f} {fmt(r.get('time_ratio'), '8.2f')} "
             f"{r['gbps']:>7.2f} {r['copy_ratio']:>7.3f} {fmt(r.get('peak_ratio'), '11.3f')} "
-            f"{fmt(r['max_error'], '10.1e')}"
+            f"{fmt(r['max_error'], '10.1e')} {fmt(r.get('compiled_time_ratio'), '10.2f')}"
         )
+    lines.append(
+        "x eager: time over PyTorch eager's (linear: the eager composition) in the same "
+        "pass; x compiled: a compiled xent row's time over compiled F.cross_entropy's "
+        "(linear: the compiled composition)."
+    )
     return "\n".join(lines)

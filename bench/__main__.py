@@ -1,4 +1,6 @@
-"""``python -m bench [--quick] [--json PATH] [--device auto|cpu|cuda] ...``: print the table."""
+"""``python -m bench [--quick | --full] [--json PATH] [--device auto|cpu|cuda] ...``.
+
+Prints each case as it finishes (on stderr), then the table (on stdout)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ from bench import format_table, run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes (a smoke test)"
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    size.add_argument(
+        "--full",
+        action="store_true",
+        help="also the language-model sizes, memory per case (about 15 minutes)",
     )
     parser.add_argument(
         "--json", type=Path, help="also write the results to this JSON file"
@@ -39,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "--memory",
         choices=["per-case", "per-framework"],
         default=None,
-        help="peak memory in a fresh process per case (default, except with --quick) or per "
+        help="peak memory in a fresh process per case (default with --full) or per "
         "framework (faster: one process runs all cases of a framework, each after a reset)",
     )
     args = parser.parse_args(argv)
@@ -47,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 7")
     result = run(
         quick=args.quick,
+        full=args.full,
         device=args.device,
         threads=args.threads,
         repeats=args.repeats,

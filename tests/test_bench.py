@@ -43,7 +43,8 @@ def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
         "numpy-exp-only",
         "torch-exp-only",
     } <= impls  # the floors of the forward pass
-    assert "torch-compile" in impls  # listed, with the reason it did not run
+    # listed, with the reason they did not run (--quick does not compile)
+    assert {"torch-compile", "xent-compile"} <= impls
     timed = [r for r in rows if "seconds" in r]
     for r in timed:
         assert r["seconds"] > 0 and r["gbps"] > 0, r
@@ -57,3 +58,52 @@ def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
     eager = [r for r in timed if r["impl"] in ("torch-eager", "eager")]
     assert eager and all(r["time_ratio"] == 1.0 for r in eager)
     assert sum(r["impl"] == "chunked" for r in timed) >= 2  # a chunk-size sweep
+
+
+def test_compiled_rows_are_compared_with_their_compiled_baselines():
+    """``x compiled``: a compiled xent row's time over the compiled built-in's, same size."""
+    from bench import _add_ratios, format_table
+
+    def row(impl, seconds, kind="ce", peak=None):
+        size = {"n": 8, "c": 4} if kind == "ce" else {"n": 8, "d": 2, "v": 4}
+        return {
+            "kind": kind,
+            "impl": impl,
+            "mode": "fwdbwd",
+            **size,
+            "seconds": seconds,
+            "gbps": 1.0,
+            "copy_ratio": 0.1,
+            "max_error": 0.0,
+            "peak_bytes": peak,
+            "logits_bytes": 128,
+        }
+
+    rows = [
+        row("torch-eager", 4.0, peak=384),
+        row("torch-compile", 2.0, peak=128),
+        row("xent-compile", 1.5, peak=64),
+        row("eager", 8.0, "linear"),
+        row("eager-compile", 4.0, "linear"),
+        row("chunked-compile", 5.0, "linear"),
+    ]
+    _add_ratios(rows)
+    by_impl = {r["impl"]: r for r in rows}
+    assert by_impl["xent-compile"]["compiled_time_ratio"] == 0.75
+    assert by_impl["xent-compile"]["compiled_peak_ratio"] == 0.5
+    assert by_impl["xent-compile"]["time_ratio"] == 0.375
+    assert by_impl["chunked-compile"]["compiled_time_ratio"] == 1.25
+    assert "compiled_time_ratio" not in by_impl["torch-compile"]
+    meta = {
+        "device": "cpu",
+        "threads": 1,
+        "repeats": 7,
+        "copy_gbps": 1.0,
+        "load_average": (0.0, 0.0, 0.0),
+        "memory_method": "-",
+        "memory_per_case": False,
+    }
+    table = format_table({"meta": meta, "rows": rows})
+    assert "x compiled" in table
+    line = next(ln for ln in table.splitlines() if ln.startswith("xent-compile"))
+    assert line.split()[-1] == "0.75"

@@ -172,3 +172,53 @@ def test_quick_benchmark_runs_on_the_device():
     assert any(r["impl"] == "xent-torch" and r["device"] == DEVICE for r in timed)
     for r in timed:
         assert r["max_error"] is None or r["max_error"] < 1e-4, r
+
+
+def _every_function(z, index, probs, binary, hidden, W, bias):
+    """Every loss and helper of ``xent.torch`` once, summed, for one backward pass."""
+    return (
+        xt.logsumexp(z).sum()
+        + (xt.log_softmax(z) * probs).sum()
+        + (xt.softmax(z) * probs).sum()
+        + xt.cross_entropy(z, index, label_smoothing=0.1)
+        + xt.cross_entropy(z, probs)
+        + xt.nll_loss(xt.log_softmax(z), index)
+        + xt.binary_cross_entropy_with_logits(z, binary)
+        + xt.binary_cross_entropy(torch.sigmoid(z), binary)
+        + xt.sigmoid_focal_loss(z, binary, reduction="mean")
+        + xt.linear_cross_entropy(hidden, W, index, bias=bias)
+    )
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_no_call_waits_for_the_device(compiled):
+    """Under ``torch.cuda.set_sync_debug_mode("error")`` any host-device synchronisation
+    (a value read on the host, a blocking copy) raises: the losses never make one, eager or
+    compiled, forward or backward."""
+    if not DEVICE.startswith("cuda"):
+        pytest.skip("synchronisation debug mode exists for CUDA only")
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(256, 50, generator=gen).to(DEVICE)
+    index = torch.randint(0, 50, (256,), generator=gen).to(DEVICE)
+    index[::9] = -100
+    probs = torch.softmax(torch.randn(256, 50, generator=gen), -1).to(DEVICE)
+    binary = torch.rand(256, 50, generator=gen).to(DEVICE)
+    hidden = torch.randn(256, 32, generator=gen).to(DEVICE)
+    W, bias = torch.randn(50, 32, generator=gen).to(DEVICE), torch.zeros(50).to(DEVICE)
+    leaves = [x.requires_grad_() for x in (z, hidden, W, bias)]
+    fn = torch.compile(_every_function, fullgraph=True) if compiled else _every_function
+    args = (z, index, probs, binary, hidden, W, bias)
+    fn(
+        *args
+    ).backward()  # compiling (and CUDA's lazy start) may synchronise; calls may not
+    for x in leaves:
+        x.grad = None
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loss = fn(*args)
+        loss.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.isfinite(loss).item()
+    assert all(torch.isfinite(x.grad).all().item() for x in leaves)

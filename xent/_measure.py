@@ -38,6 +38,7 @@ CE_IMPLS = (
     "xent-torch",
     "torch-eager",
     "torch-compile",
+    "xent-compile",
     "xent-tf",
     "tf-sparse",
 )
@@ -51,10 +52,18 @@ FRAMEWORK = {
     "xent-torch": "torch",
     "torch-eager": "torch",
     "torch-compile": "torch",
+    "xent-compile": "torch",
     "xent-tf": "tensorflow",
     "tf-sparse": "tensorflow",
     "chunked": "torch",
     "eager": "torch",
+    "chunked-compile": "torch",
+    "eager-compile": "torch",
+}
+# Compiled implementations and the compiled baseline each is compared with.
+COMPILED_BASELINE = {
+    "xent-compile": "torch-compile",
+    "chunked-compile": "eager-compile",
 }
 
 
@@ -125,11 +134,24 @@ def _linear_data(case: dict):
 _COMPILED: dict = {}
 
 
-def _compiled_cross_entropy(torch):
-    """``torch.compile(F.cross_entropy)``, compiled once per process for any shape."""
-    if "f" not in _COMPILED:
-        _COMPILED["f"] = torch.compile(torch.nn.functional.cross_entropy, dynamic=True)
-    return _COMPILED["f"]
+def _compiled(torch, name: str):
+    """``torch.compile`` of one implementation, compiled once per process for any shape."""
+    if name not in _COMPILED:
+        import torch.nn.functional as F
+
+        from xent import torch as xt
+
+        def eager_linear(h, w, t, bias=None):
+            return F.cross_entropy(F.linear(h, w, bias), t)
+
+        fn = {
+            "torch-compile": F.cross_entropy,
+            "xent-compile": xt.cross_entropy,
+            "chunked-compile": xt.linear_cross_entropy,
+            "eager-compile": eager_linear,
+        }[name]
+        _COMPILED[name] = torch.compile(fn, dynamic=True)
+    return _COMPILED[name]
 
 
 def build(
@@ -191,17 +213,16 @@ def build(
         return fwdbwd, nbytes
 
     torch = _torch_threads(num_threads)
+    import torch.nn.functional as F
+
     from xent import torch as xt
 
     z = torch.from_numpy(logits).to(device)
     t = torch.from_numpy(target).to(device)
-    fn = {
-        "xent-torch": xt.cross_entropy,
-        "torch-eager": torch.nn.functional.cross_entropy,
-        "torch-compile": _compiled_cross_entropy(torch)
-        if impl == "torch-compile"
-        else None,
-    }[impl]
+    if impl in ("torch-compile", "xent-compile"):
+        fn = _compiled(torch, impl)
+    else:
+        fn = {"xent-torch": xt.cross_entropy, "torch-eager": F.cross_entropy}[impl]
     if mode == "fwd":
 
         def forward():
@@ -259,8 +280,15 @@ def _build_linear(case: dict, torch, device: str):
             loss = torch.nn.functional.cross_entropy(
                 torch.nn.functional.linear(h, w, b), target
             )
+        elif case["impl"] == "eager-compile":
+            loss = _compiled(torch, "eager-compile")(h, w, target, bias=b)
         else:
-            loss = xt.linear_cross_entropy(h, w, target, bias=b, chunk_size=chunk_size)
+            fn = (
+                _compiled(torch, "chunked-compile")
+                if case["impl"] == "chunked-compile"
+                else xt.linear_cross_entropy
+            )
+            loss = fn(h, w, target, bias=b, chunk_size=chunk_size)
         loss.backward()
         return loss.detach(), (h.grad, w.grad, b.grad)
 
