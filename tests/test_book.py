@@ -116,11 +116,10 @@ def test_notebook_colab_cell_installs_from_the_configured_repository(docname):
     assert '"google.colab" in sys.modules' in first, (
         f"{docname}: set-up cell must check for Colab"
     )
-    # the address is written once, as `repository`, and pip gets it through IPython's
-    # `{name}` expansion of the `%pip` line
+    # the address is written once, as `repository`, and the branch in the requirement
     repositories = re.findall(r'^\s+repository = "(\S+)"$', first, re.M)
     branches = re.findall(
-        r'^\s+%pip install -q "xent\[notebooks\] @ git\+\{repository\}@([\w./-]+)"$',
+        r'^\s+package = f"xent\[notebooks\] @ git\+\{repository\}@([\w./-]+)"$',
         first,
         re.M,
     )
