@@ -386,21 +386,25 @@ def fit_platt(
     for _ in range(100):
         q = probabilities(features @ params)
         grad = features.T @ (q - target) / y.size  # (2,)
+        if np.max(np.abs(grad)) < 1e-13:
+            break
         hess = (features * (q * (1 - q))[:, None]).T @ features / y.size  # (2, 2)
         # least squares: a step even when every logit is equal (singular Hessian)
         step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        decrease = float(grad @ step)  # the decrease Newton's model predicts, x 2
         size = 1.0
         while size > 1e-10:  # backtracking line search (Lin, Lin and Weng, 2007)
             candidate = params - size * step
             value = loss(candidate)
-            if value <= current + 1e-4 * size * float(grad @ -step):
+            # Near the optimum the loss cannot resolve the decrease: take the step.
+            if value <= current - 1e-4 * size * decrease or decrease < 1e-15 * max(
+                1.0, current
+            ):
                 break
             size /= 2
         else:
             break  # no step lowers the loss: at the optimum to rounding
-        params, previous, current = candidate, current, value
-        if previous - current <= 1e-15 * max(1.0, abs(current)):
-            break
+        params, current = candidate, value
     return float(params[0]), float(params[1])
 
 
