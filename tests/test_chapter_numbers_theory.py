@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from xent import information as xi
+from xent import likelihood as xl
 from xent import numpy as xn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -540,7 +541,7 @@ CHECKS = [
     (LIKELIHOOD, "stays moderate for $b$ near $0.7$", (HEADS,)),
     (
         LIKELIHOOD,
-        r"give $\lambda = 10$ and $q = (0.7, 0.3)$, whose log-likelihood "
+        r"give $\kappa = 10$ and $q = (0.7, 0.3)$, whose log-likelihood "
         r"$7 \ln 0.7 + 3 \ln 0.3 \approx -6.1086$ is $N$ times minus the entropy "
         r"$H(\hat p) \approx 0.6109$",
         (*(COUNTS / COUNTS.sum()), *(COUNTS / COUNTS.sum()), COUNTS @ np.log(COIN))
@@ -751,6 +752,103 @@ CHECKS += [
     ),
 ]
 
+# Chapter 3, maximum likelihood as a recipe and MAP: the five real targets, the
+# corrected and the badly mistyped last target, the base rate and the decay on the bias.
+TARGETS = a(1.0, 1.2, 1.4, 1.6, 9.0)
+FIXED, TYPO = 1.8, 90.0
+RESIDUAL_VAR = np.mean((TARGETS - TARGETS.mean()) ** 2)  # the Gaussian's best variance
+RESIDUAL_ABS = np.mean(np.abs(TARGETS - np.median(TARGETS)))  # the Laplace's best scale
+GAUSS_NLL = xl.gaussian_nll(TARGETS.mean(), TARGETS, RESIDUAL_VAR, full=True)
+LAPLACE_NLL = xl.laplace_nll(np.median(TARGETS), TARGETS, RESIDUAL_ABS)
+PRIOR_VAR = 1.0  # tau^2 of the shrinkage exercise
+SHRINK_DECAY = 1 / (2 * len(TARGETS) * PRIOR_VAR)
+BASE_RATE, BIAS_DECAY = 0.9, 0.01
+
+
+def bias_loss(b: float, decay: float) -> float:
+    """Mean log loss of q = sigmoid(b) on labels with BASE_RATE positives, plus decay."""
+    return ce(coin(sigmoid(b)), coin(BASE_RATE)) + decay * b**2
+
+
+def bias_grad(b: float, decay: float) -> float:
+    return sigmoid(b) - BASE_RATE + 2 * decay * b
+
+
+BIAS_ML = bisect(lambda b: bias_grad(b, 0.0), -10, 10)
+BIAS_MAP = bisect(lambda b: bias_grad(b, BIAS_DECAY), -10, 10)
+
+
+def with_last(value: float) -> np.ndarray:
+    return np.append(TARGETS[:-1], value)
+
+
+CHECKS += [
+    (LIKELIHOOD, "$y = (1.0, 1.2, 1.4, 1.6, 9.0)$", tuple(TARGETS)),
+    (
+        LIKELIHOOD,
+        "location is the mean $2.84$, pulled away from four of the five points by the "
+        "fifth, and the Laplace's is the median $1.4$",
+        (TARGETS.mean(), np.median(TARGETS)),
+    ),
+    (
+        LIKELIHOOD,
+        r"a fraction $0.9$ are positive. Maximum likelihood gives "
+        r"$b = \log 9 \approx 2.1972$ and $q = 0.9$; with the penalty $\lambda b^2$ and "
+        r"$\lambda = 0.01$, the minimum, where $\sigma(b) - 0.9 + 2 \lambda b = 0$, is at "
+        r"$b \approx 1.8418$, and the model predicts $0.8632$ for a base rate of $0.9$",
+        (
+            BASE_RATE,
+            BIAS_ML,
+            sigmoid(BIAS_ML),
+            BIAS_DECAY,
+            BASE_RATE,
+            BIAS_MAP,
+            sigmoid(BIAS_MAP),
+            BASE_RATE,
+        ),
+    ),
+    (LIKELIHOOD, "it should have been $1.8$", (FIXED,)),
+    (LIKELIHOOD, "when it is mistyped as $90.0$ instead", (TYPO,)),
+    (
+        LIKELIHOOD,
+        "both are $1.4$. The mistyped $9.0$ moves the mean to $2.84$ and the $90.0$ to "
+        "$19.04$, while the median stays at $1.4$ in all three cases",
+        (
+            with_last(FIXED).mean(),
+            TARGETS[-1],
+            TARGETS.mean(),
+            TYPO,
+            with_last(TYPO).mean(),
+            np.median(with_last(TYPO)),
+        ),
+    ),
+    (
+        LIKELIHOOD,
+        r"Here the Gaussian has $\mu = 2.84$ and $\sigma^2 \approx 9.5264$, and a mean "
+        r"negative log-likelihood of $2.5460$ nats; the Laplace has $\mu = 1.4$ and "
+        r"$\beta = 1.68$, and $2.2119$ nats. The Laplace is better by $0.3340$ nats",
+        (
+            TARGETS.mean(),
+            RESIDUAL_VAR,
+            GAUSS_NLL,
+            np.median(TARGETS),
+            RESIDUAL_ABS,
+            LAPLACE_NLL,
+            GAUSS_NLL - LAPLACE_NLL,
+        ),
+    ),
+    (
+        LIKELIHOOD,
+        r"$\lambda = 0.1$ and $\mu = 2.84 / 1.2 \approx 2.3667$",
+        (
+            SHRINK_DECAY,
+            TARGETS.mean(),
+            1 + 2 * SHRINK_DECAY,
+            TARGETS.mean() / (1 + 2 * SHRINK_DECAY),
+        ),
+    ),
+]
+
 # Whole numbers the pages compute or choose (page, snippet, the number, its value).
 WHOLE = [
     (LOSSES, "at most about 58%", "58", 100 * -np.log2(MODEL_A).mean()),
@@ -767,7 +865,7 @@ WHOLE = [
     (INFORMATION, r"a vocabulary of $50\,000$ tokens", r"50\,000", VOCAB),
     (LIKELIHOOD, "$10$ flips of a coin give $7$ heads", "7", 10 * COIN[0]),
     (LIKELIHOOD, "the counts $(7, 3)$ of heads and tails", "7", COUNTS[0]),
-    (LIKELIHOOD, "give $\\lambda = 10$ and", "10", COUNTS.sum()),
+    (LIKELIHOOD, "give $\\kappa = 10$ and", "10", COUNTS.sum()),
     (
         LIKELIHOOD,
         "logits larger than 64 KiB go to a blocked pass",
@@ -1014,3 +1112,76 @@ def test_chapter_2_information_claims():
     for q in (GIVEN_X[::-1], np.tile(P_Y, (2, 1)), np.full((2, 3), 1 / 3)):
         loss = -np.sum(JOINT * np.log(q))
         assert H_Y - loss <= MI + 1e-12
+
+
+def test_chapter_3_recipe_claims():
+    # The mean and the median minimise the squared and the absolute error; the best
+    # variance and scale are the mean squared and absolute residuals, and the optimal
+    # NLLs have the closed forms of the exercise.
+    grid = np.linspace(0, 10, 2001)
+    squared = [xl.gaussian_nll(m, TARGETS, 1.0) for m in grid]
+    absolute = [xl.laplace_nll(m, TARGETS, 1.0) for m in grid]
+    assert grid[np.argmin(squared)] == pytest.approx(TARGETS.mean(), abs=5e-3)
+    assert grid[np.argmin(absolute)] == pytest.approx(np.median(TARGETS), abs=5e-3)
+    for v in (0.9 * RESIDUAL_VAR, 1.1 * RESIDUAL_VAR):
+        assert xl.gaussian_nll(TARGETS.mean(), TARGETS, v, full=True) > GAUSS_NLL
+    for b in (0.9 * RESIDUAL_ABS, 1.1 * RESIDUAL_ABS):
+        assert xl.laplace_nll(np.median(TARGETS), TARGETS, b) > LAPLACE_NLL
+    assert GAUSS_NLL == pytest.approx(0.5 * LN(2 * math.pi * math.e * RESIDUAL_VAR))
+    assert LAPLACE_NLL == pytest.approx(1 + LN(2 * RESIDUAL_ABS))
+    # Corrected, the targets are evenly spaced and mean = median; the median stays.
+    assert np.allclose(np.diff(with_last(FIXED)), 0.2)
+    assert with_last(FIXED).mean() == pytest.approx(np.median(with_last(FIXED)))
+    assert (
+        np.median(with_last(FIXED)) == np.median(TARGETS) == np.median(with_last(TYPO))
+    )
+    # MAP shrinkage: the factor N tau^2 / (N tau^2 + 1) and the minimiser of the
+    # penalised mean loss, with sigma^2 = 1.
+    factor = len(TARGETS) * PRIOR_VAR / (len(TARGETS) * PRIOR_VAR + 1)
+    shrunk = TARGETS.mean() * factor
+    assert shrunk == pytest.approx(TARGETS.mean() / (1 + 2 * SHRINK_DECAY))
+    penalised = [
+        xl.gaussian_nll(m, TARGETS, 1.0) + SHRINK_DECAY * m**2 for m in grid[:1001]
+    ]
+    assert grid[np.argmin(penalised)] == pytest.approx(shrunk, abs=5e-3)
+    # The bias: ML is log 9, the decayed bias minimises the penalised loss, and its
+    # prediction falls below the base rate.
+    assert BIAS_ML == pytest.approx(LN(9))
+    for b in (BIAS_MAP - 0.01, BIAS_MAP + 0.01):
+        assert bias_loss(b, BIAS_DECAY) > bias_loss(BIAS_MAP, BIAS_DECAY)
+    assert sigmoid(BIAS_MAP) < BASE_RATE
+    # Differential entropy of Gaussian noise is negative below 1 / sqrt(2 pi e), about
+    # a quarter of a unit.
+    edge = 1 / math.sqrt(2 * math.pi * math.e)
+    assert round(4 * edge) == 1
+    for sd, sign in ((0.9 * edge, -1), (1.1 * edge, 1)):
+        assert np.sign(0.5 * LN(2 * math.pi * math.e * sd**2)) == sign
+    # The heteroscedastic derivative in omega = log sigma^2 vanishes at the squared
+    # residual, by finite differences of xent.likelihood.
+    mu, y, h = 0.3, 1.1, 1e-6
+    for omega in (-1.0, 0.5):
+
+        def loss(w):
+            return xl.gaussian_nll(mu, y, math.exp(w))
+
+        slope = (loss(omega + h) - loss(omega - h)) / (2 * h)
+        assert slope == pytest.approx(0.5 * (1 - math.exp(-omega) * (y - mu) ** 2))
+    best = bisect(lambda w: 1 - math.exp(-w) * (y - mu) ** 2, -20, 20)
+    assert math.exp(best) == pytest.approx((y - mu) ** 2)
+
+
+def test_chapter_3_poisson_exercise_against_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch missing")
+    z = torch.tensor([-1.0, 0.0, 0.7, 2.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0, 3.0, 5.0], dtype=torch.float64)
+    ours = torch.exp(z) - y * z
+    theirs = torch.nn.functional.poisson_nll_loss(
+        z, y, log_input=True, reduction="none"
+    )
+    assert torch.allclose(ours, theirs)
+    # Its gradient in z is the rate minus the count.
+    z.requires_grad_(True)
+    torch.nn.functional.poisson_nll_loss(
+        z, y, log_input=True, reduction="sum"
+    ).backward()
+    assert torch.allclose(z.grad, torch.exp(z.detach()) - y)
