@@ -411,3 +411,45 @@ def test_no_page_shows_a_path_of_the_build_machine(built_book):
             for page, found in problems.items()
         )
     )
+
+
+def _book_readers():
+    sys.path.insert(0, str(REPO / "assets" / "sphinx"))
+    try:
+        import book_readers
+    finally:
+        sys.path.pop(0)
+    return book_readers
+
+
+def test_native_log_lines_leave_stderr_outputs_and_the_rest_stays():
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    book_readers = _book_readers()
+    native = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written "
+        "to STDERR\nI0000 00:00:1796116946.700169    9288 port.cc:153] oneDNN custom "
+        "operations are on.\n"
+    )
+    document = new_document("page")
+    only_native = nodes.literal_block(native, native, classes=["output", "stderr"])
+    mixed_text = native + "UserWarning: something a reader should see\n"
+    mixed = nodes.literal_block(mixed_text, mixed_text, classes=["output", "stderr"])
+    stdout = nodes.literal_block(native, native, classes=["output", "stream"])
+    for node in (only_native, mixed, stdout):
+        document += nodes.container("", node)
+    book_readers.drop_native_log_lines(None, document, "page")
+    blocks = [b.astext() for b in document.findall(nodes.literal_block)]
+    assert blocks == ["UserWarning: something a reader should see\n", native], blocks
+
+
+@pytest.mark.slow
+def test_no_page_shows_native_log_lines(built_book):
+    pattern = _book_readers().NATIVE_LOG_LINE
+    found = [
+        str(page.relative_to(built_book))
+        for page in built_pages(built_book)
+        if pattern.search(page.read_text(encoding="utf-8"))
+    ]
+    assert not found, f"timestamped C++ log lines on {found}"

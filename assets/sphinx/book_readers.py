@@ -35,9 +35,10 @@ CITATION_ENTRY = re.compile(
     r'(<div class="citation" id="[^"]+") role="doc-biblioentry">'
 )
 
-# glog/absl's line format: severity and date, time, thread id, file:line]
+# glog/absl's line format: severity and date, time (here seconds since the epoch),
+# thread id, file:line]
 NATIVE_LOG_LINE = re.compile(
-    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w./-]+:\d+\] .*"
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w./-]+:\d+\] .*"
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     r" are written to STDERR)\n?",
     re.MULTILINE,
