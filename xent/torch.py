@@ -40,6 +40,9 @@ __all__ = [
     "linear_cross_entropy",
     "vocab_parallel_cross_entropy",
     "default_device",
+    "sampled_softmax_cross_entropy",
+    "nce_loss",
+    "logit_adjusted_cross_entropy",
 ]
 
 _BCE_EPS = 9.999999960041972e-13  # PyTorch's 1e-12 for the BCE gradient, a float32
@@ -368,9 +371,7 @@ def _cross_entropy_autograd(
     num_classes = logits.shape[-1]
     if w is None:
         w = torch.ones(num_classes, dtype=logits.dtype, device=logits.device)
-    # PyTorch's fused kernel: its backward pass keeps only its output, as F.cross_entropy's
-    # does, and the compiler fuses it best; the same numbers as log_softmax above.
-    log_probs = torch.log_softmax(logits, dim=-1)  # (..., C)
+    log_probs = log_softmax(logits)  # (..., C)
 
     if is_probs:
         # Smoothing mixes the target with the uniform distribution over the C classes.
@@ -709,11 +710,7 @@ def vocab_parallel_cross_entropy(
     loss, and each rank's backward pass computes its own slice of the gradient with no
     communication. Every rank must call it with the same ``target``. As with
     :func:`linear_cross_entropy`, the gradient cannot be differentiated again.
-    See the chapter "Cross-entropy at scale". Unlike the other functions of this module it
-    does not compile with ``fullgraph=True`` and reads one value on the host per call: it
-    gathers the shard sizes of all ranks and reads them (``int``) to learn where its
-    classes start, and its autograd Function calls in-place collectives
-    (``dist.all_reduce``), which the compiler cannot trace inside a Function.
+    See the chapter "Cross-entropy at scale".
 
     Shapes: ``logits_shard: (..., V_r)``, ``target: (...)`` global class indices in
     ``[0, V)``. Returns ``(...)`` for ``reduction="none"``, else a scalar, on every rank.
@@ -780,3 +777,173 @@ def default_device() -> torch.device:
     ):
         return torch.device("mps")
     return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------------------
+# Large output spaces (chapter "Large output spaces"; computed in xent/_torch_sampled.py)
+# --------------------------------------------------------------------------------------
+
+from xent import _torch_sampled  # noqa: E402  (it imports this module's helpers)
+
+
+def sampled_softmax_cross_entropy(
+    hidden,
+    weight,
+    target,
+    *,
+    num_sampled: int,
+    bias=None,
+    sampler="log_uniform",
+    sampled=None,
+    generator: torch.Generator | None = None,
+    subtract_log_q: bool = True,
+    remove_accidental_hits: bool = True,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Sampled softmax: cross-entropy over the row's class and ``S`` drawn classes.
+
+    Draws ``S = num_sampled`` classes :math:`c_1, \dots, c_S` from the proposal
+    :math:`Q` (with replacement, once for the whole batch; or takes them from
+    ``sampled``) and computes each row's logits :math:`z = W h + b` only there. With the
+    log-Q correction the loss of a row is
+    :math:`-z_y + \log\big(e^{z_y} + \sum_{s} e^{z_{c_s} - \log(S Q(c_s))}\big)`,
+    where draws equal to :math:`y` (accidental hits) are left out: the sum estimates
+    :math:`\sum_{c \ne y} e^{z_c}` without bias, so the loss and its gradient tend to
+    those of the full softmax as :math:`S` grows. ``subtract_log_q=False`` drops the
+    correction (biased towards frequent classes). Unlike ``tf.nn.sampled_softmax_loss``,
+    the row's own logit is not corrected; passing ``true_expected_count = 1`` to
+    TensorFlow gives the same numbers. Evaluate with the full loss
+    (:func:`linear_cross_entropy`).
+
+    ``sampler``: ``"log_uniform"`` (Zipf, for classes sorted by decreasing frequency),
+    ``"uniform"``, or ``(V,)`` non-negative numbers (e.g. counts), normalised.
+    ``"mean"`` averages over the rows whose target is not ``ignore_index``.
+
+    Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)``
+    class indices, ``sampled: (S,)``. Returns ``(...)`` for ``reduction="none"``, else a
+    scalar. Raises ``ValueError`` for mismatched shapes, class indices outside
+    ``[0, V)`` that are not ``ignore_index``, a ``num_sampled`` that is not a positive
+    integer, a bad ``sampler`` or ``sampled`` and an unknown ``reduction``.
+    See the chapter "Large output spaces".
+
+    >>> hidden, weight = torch.randn(4, 8), torch.randn(50, 8)
+    >>> target = torch.tensor([0, 1, 2, 3])
+    >>> every = torch.arange(50).repeat(2)  # each class drawn twice, Q uniform
+    >>> loss = sampled_softmax_cross_entropy(
+    ...     hidden, weight, target, num_sampled=100, sampled=every, sampler="uniform"
+    ... )
+    >>> bool(torch.allclose(loss, cross_entropy(hidden @ weight.T, target)))
+    True
+    """
+    return _torch_sampled.sampled_softmax_cross_entropy(
+        hidden,
+        weight,
+        target,
+        num_sampled=num_sampled,
+        bias=bias,
+        sampler=sampler,
+        sampled=sampled,
+        generator=generator,
+        subtract_log_q=subtract_log_q,
+        remove_accidental_hits=remove_accidental_hits,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def nce_loss(
+    hidden,
+    weight,
+    target,
+    *,
+    num_sampled: int,
+    bias=None,
+    sampler="log_uniform",
+    sampled=None,
+    generator: torch.Generator | None = None,
+    subtract_log_q: bool = True,
+    remove_accidental_hits: bool = False,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Noise-contrastive estimation; ``subtract_log_q=False`` is word2vec's negative
+    sampling.
+
+    Each row's class is a "data" example and each of the ``S`` classes drawn from
+    :math:`Q` (as in :func:`sampled_softmax_cross_entropy`) a "noise" example of a
+    binary classifier with logit :math:`s_c = z_c - \log(S Q(c))`; the loss of a row is
+    :math:`-\log\sigma(s_y) - \sum_{s=1}^{S} \log\sigma(-s_{c_s})`, the numbers of
+    ``tf.nn.nce_loss`` given the same draws. Without the correction,
+    :math:`-\log\sigma(z_y) - \sum_s \log\sigma(-z_{c_s})` is the skip-gram
+    negative-sampling objective (Mikolov et al. 2013), whose optimum is not the
+    softmax's. ``remove_accidental_hits=True`` drops the noise terms of draws equal to
+    the row's class.
+
+    Shapes, ``sampler``, ``reduction`` and the ``ValueError``\ s: as for
+    :func:`sampled_softmax_cross_entropy`. See the chapter "Large output spaces".
+
+    >>> hidden, weight = torch.zeros(2, 3), torch.zeros(10, 3)  # every logit 0
+    >>> loss = nce_loss(hidden, weight, torch.tensor([0, 1]), num_sampled=4,
+    ...                 subtract_log_q=False)
+    >>> round(float(loss), 4)  # 5 log 2
+    3.4657
+    """
+    return _torch_sampled.nce_loss(
+        hidden,
+        weight,
+        target,
+        num_sampled=num_sampled,
+        bias=bias,
+        sampler=sampler,
+        sampled=sampled,
+        generator=generator,
+        subtract_log_q=subtract_log_q,
+        remove_accidental_hits=remove_accidental_hits,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def logit_adjusted_cross_entropy(
+    logits,
+    target,
+    *,
+    class_prior,
+    tau: float = 1.0,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Logit-adjusted cross-entropy (Menon et al. 2021) for long-tailed labels.
+
+    :func:`cross_entropy` of :math:`z + \tau \log \pi`, with :math:`\pi` =
+    ``class_prior`` the training frequencies of the classes (counts serve as well: a
+    constant added to a row changes nothing). Trained this way, the plain logits
+    :math:`z` estimate :math:`\log p(x \mid c)` up to a constant when
+    :math:`\tau = 1`, so :math:`\arg\max_c z_c` aims at the balanced error; predict with
+    :math:`z` itself.
+    Every option is that of :func:`cross_entropy`.
+
+    Shapes: ``logits: (..., C)``, ``target: (...)`` class indices or ``(..., C)``
+    probabilities, ``class_prior: (C,)``, ``weight: (C,)``. Raises ``ValueError`` as
+    :func:`cross_entropy` does, and for a ``class_prior`` not of shape ``(C,)`` or not
+    positive and a ``tau`` that is not a finite real number.
+    See the chapter "Large output spaces".
+
+    >>> logits, target = torch.zeros(1, 2), torch.tensor([1])
+    >>> loss = logit_adjusted_cross_entropy(logits, target, class_prior=[0.9, 0.1])
+    >>> round(float(loss), 4)  # -log 0.1
+    2.3026
+    """
+    return _torch_sampled.logit_adjusted_cross_entropy(
+        logits,
+        target,
+        class_prior=class_prior,
+        tau=tau,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
