@@ -371,7 +371,9 @@ def _cross_entropy_autograd(
     num_classes = logits.shape[-1]
     if w is None:
         w = torch.ones(num_classes, dtype=logits.dtype, device=logits.device)
-    log_probs = log_softmax(logits)  # (..., C)
+    # PyTorch's fused kernel: its backward pass keeps only its output, as F.cross_entropy's
+    # does, and the compiler fuses it best; the same numbers as log_softmax above.
+    log_probs = torch.log_softmax(logits, dim=-1)  # (..., C)
 
     if is_probs:
         # Smoothing mixes the target with the uniform distribution over the C classes.
@@ -710,7 +712,11 @@ def vocab_parallel_cross_entropy(
     loss, and each rank's backward pass computes its own slice of the gradient with no
     communication. Every rank must call it with the same ``target``. As with
     :func:`linear_cross_entropy`, the gradient cannot be differentiated again.
-    See the chapter "Cross-entropy at scale".
+    See the chapter "Cross-entropy at scale". Unlike the other functions of this module it
+    does not compile with ``fullgraph=True`` and reads one value on the host per call: it
+    gathers the shard sizes of all ranks and reads them (``int``) to learn where its
+    classes start, and its autograd Function calls in-place collectives
+    (``dist.all_reduce``), which the compiler cannot trace inside a Function.
 
     Shapes: ``logits_shard: (..., V_r)``, ``target: (...)`` global class indices in
     ``[0, V)``. Returns ``(...)`` for ``reduction="none"``, else a scalar, on every rank.
