@@ -2,24 +2,26 @@
 
 The same functions, in the same order, with the same signatures as the NumPy reference;
 only what PyTorch changes differs: tensors instead of arrays, autograd instead of the
-analytic gradient, and the device of the input. Every function is differentiable and runs
-on the device of its input.
+analytic gradient, and the device of the input. Every function is differentiable and
+runs on the device of its input.
 
-Classes are on the last axis: ``logits`` has shape ``(..., C)`` (PyTorch's own losses put
-them on axis 1). The numbers are those of ``torch.nn.functional``, options included.
+Classes are on the last axis: ``logits`` has shape ``(..., C)`` (PyTorch's own losses
+put them on axis 1). The numbers are those of ``torch.nn.functional``, options included.
 
-Every function compiles with ``torch.compile(fullgraph=True)``, runs on ``meta`` tensors and
-never reads a tensor's value on the host, so a call never waits for the device. Errors:
+Every function compiles with ``torch.compile(fullgraph=True)``, runs on ``meta`` tensors
+and never reads a tensor's value on the host, so a call never waits for the device.
+Errors:
 
 * wrong shapes, dtypes and options raise ``ValueError`` before anything is computed,
   everywhere (under ``torch.compile`` while it traces);
 * wrong values (a class index outside ``[0, C)`` that is not ``ignore_index``, a
-  probability outside ``[0, 1]``) raise ``ValueError`` naming one of them in eager code on
-  the CPU, where reading values is free. On an accelerator and under ``torch.compile`` they
-  are a device-side assertion (``torch._assert_async``) with the same message: a
-  ``RuntimeError`` when the device runs the check, which on CUDA surfaces at the next
-  synchronisation as "device-side assert triggered", as PyTorch's own losses do there.
-  Meta tensors hold no values and pass. See the chapter "Cross-entropy at scale".
+  probability outside ``[0, 1]``) raise ``ValueError`` naming one of them in eager code
+  on the CPU, where reading values is free. On an accelerator and under
+  ``torch.compile`` they are a device-side assertion (``torch._assert_async``) with the
+  same message: a ``RuntimeError`` when the device runs the check, which on CUDA
+  surfaces at the next synchronisation as "device-side assert triggered", as PyTorch's
+  own losses do there. Meta tensors hold no values and pass. See the chapter
+  "Cross-entropy at scale".
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def _kind(x: Tensor) -> str:
 
 
 def _tensor(x, like: Tensor | None = None) -> Tensor:
-    """A tensor on the device of ``like`` (arrays and lists are converted, not copied twice)."""
+    """A tensor on the device of ``like`` (arrays and lists are converted, not copied
+    twice).
+    """
     return torch.as_tensor(x, device=None if like is None else like.device)
 
 
@@ -81,7 +85,9 @@ def _compute(x: Tensor) -> Tensor:
 
 
 def _weight(weight, num_classes: int, like: Tensor) -> Tensor | None:
-    """Per-class weights of shape (C,) in the dtype of ``like``; None when none are given."""
+    """Per-class weights of shape (C,) in the dtype of ``like``; None when none are
+    given.
+    """
     if weight is None:
         return None
     weight = _tensor(weight, like)
@@ -94,7 +100,8 @@ def _class_target(
 ) -> tuple[Tensor, bool]:
     """Check a multi-class target's shape and dtype; return it and whether it holds
     probabilities (in the dtype of the logits) or class indices (int64). Its values are
-    checked later, by :func:`_check_indices` or :func:`_check_unit_interval`."""
+    checked later, by :func:`_check_indices` or :func:`_check_unit_interval`.
+    """
     target = _tensor(target, logits)
     is_probs = _checks.class_target(
         "logits",
@@ -108,14 +115,14 @@ def _class_target(
     return (target.to(logits.dtype), True) if is_probs else (target.long(), False)
 
 
-# Checks of values. Reading a tensor on the host costs nothing in eager code on the CPU, so
-# there a bad value raises ValueError with an example. On an accelerator the same read
-# would make every call wait until the device has computed it (a host-device
-# synchronisation), and under torch.compile it would break the graph; there the check is a
-# device-side assertion with the same message (a RuntimeError, raised by the device when
-# it runs the check: on CUDA at the next synchronisation, as "device-side assert
-# triggered"), which is what PyTorch's own losses do on CUDA. Meta tensors hold no values
-# and pass.
+# Checks of values. Reading a tensor on the host costs nothing in eager code on the CPU,
+# so there a bad value raises ValueError with an example. On an accelerator the same
+# read would make every call wait until the device has computed it (a host-device
+# synchronisation), and under torch.compile it would break the graph; there the check is
+# a device-side assertion with the same message (a RuntimeError, raised by the device
+# when it runs the check: on CUDA at the next synchronisation, as "device-side assert
+# triggered"), which is what PyTorch's own losses do on CUDA. Meta tensors hold no
+# values and pass.
 
 
 def _on_host(x: Tensor) -> bool:
@@ -124,7 +131,9 @@ def _on_host(x: Tensor) -> bool:
 
 
 def _assert(ok: Tensor, error: ValueError) -> None:
-    """A device-side assertion that the 0-d ``ok`` holds, with the message of ``error``."""
+    """A device-side assertion that the 0-d ``ok`` holds, with the message of
+    ``error``.
+    """
     torch._assert_async(ok, str(error))
 
 
@@ -159,7 +168,9 @@ def _check_unit_interval(name: str, x: Tensor) -> None:
 
 
 def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
-    """``keep``: where the target is not ``ignore_index``; ``safe``: a valid index there."""
+    """``keep``: where the target is not ``ignore_index``; ``safe``: a valid index
+    there.
+    """
     keep = target != ignore_index
     return keep, torch.where(keep, target, 0)
 
@@ -186,7 +197,9 @@ def _broadcast_weight(name: str, weight, like: Tensor) -> Tensor | None:
 def _reduce(
     loss: Tensor, reduction: str, denominator: Tensor | float | None = None
 ) -> Tensor:
-    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element count)."""
+    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element
+    count).
+    """
     if reduction == "none":
         return loss
     total = loss.sum()
@@ -195,14 +208,16 @@ def _reduce(
     return total / (loss.numel() if denominator is None else denominator)  # 0 / 0 = nan
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Stable building blocks
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _row_max(x: Tensor, axis: int) -> Tensor:
-    """The maximum along ``axis``, kept as a dimension and constant for autograd; 0 where it
-    is not finite (an all -inf row, or an empty axis, which ``amax`` refuses)."""
+    """The maximum along ``axis``, kept as a dimension and constant for autograd; 0
+    where it is not finite (an all -inf row, or an empty axis, which ``amax``
+    refuses).
+    """
     if x.shape[axis] == 0:
         return torch.zeros_like(x.sum(dim=axis, keepdim=True))
     m = x.detach().amax(dim=axis, keepdim=True)
@@ -212,9 +227,9 @@ def _row_max(x: Tensor, axis: int) -> Tensor:
 def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
     r"""Log of the sum of exponentials, :math:`\log \sum_j e^{x_j}`, without overflow.
 
-    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps every
-    exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical stability").
-    The shift is a constant for autograd, so the gradient is the softmax.
+    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps
+    every exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical
+    stability"). The shift is a constant for autograd, so the gradient is the softmax.
 
     Shapes: ``x: (..., C)`` gives ``(...)``, or ``(..., 1)`` with ``keepdims=True``.
     Raises ``ValueError`` when ``x`` is not floating-point.
@@ -235,10 +250,11 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     r"""Logarithm of the softmax, :math:`x_i - \log \sum_j e^{x_j}`, computed stably.
 
-    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted terms
-    keeps full precision even where :math:`m` itself is large.
+    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted
+    terms keeps full precision even where :math:`m` itself is large.
 
-    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float
+    input.
 
     >>> log_softmax(torch.tensor([0.0, 0.0]))
     tensor([-0.6931, -0.6931])
@@ -253,9 +269,11 @@ def log_softmax(x, axis: int = -1) -> Tensor:
 
 
 def softmax(x, axis: int = -1) -> Tensor:
-    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along ``axis``.
+    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along
+    ``axis``.
 
-    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float
+    input.
 
     >>> softmax(torch.tensor([1.0, 1.0, 1.0, 1.0]))
     tensor([0.2500, 0.2500, 0.2500, 0.2500])
@@ -263,9 +281,9 @@ def softmax(x, axis: int = -1) -> Tensor:
     return torch.exp(log_softmax(x, axis=axis))
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Losses
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def cross_entropy(
@@ -283,25 +301,26 @@ def cross_entropy(
     :math:`q = \mathrm{softmax}(z)`; with label smoothing :math:`\varepsilon` it is
     :math:`(1-\varepsilon)(-w_t \log q_t) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
     For class probabilities :math:`y` it is :math:`-\sum_c w_c y'_c \log q_c` with
-    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed weight
-    of the non-ignored targets (class indices) or by the number of rows (probabilities),
-    exactly as ``torch.nn.functional.cross_entropy`` does.
+    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed
+    weight of the non-ignored targets (class indices) or by the number of rows
+    (probabilities), exactly as ``torch.nn.functional.cross_entropy`` does.
 
-    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or ``(..., C)``
-    class probabilities; ``weight: (C,)``. Returns ``(...)`` for ``reduction="none"``, else
-    a scalar.
+    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or ``(...,
+    C)`` class probabilities; ``weight: (C,)``. Returns ``(...)`` for
+    ``reduction="none"``, else a scalar.
 
     Raises ``ValueError`` for mismatched shapes, a ``weight`` not of shape ``(C,)``,
     ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``; class indices
-    outside ``[0, C)`` that are not ``ignore_index`` and probabilities outside ``[0, 1]``
-    raise ``ValueError`` in eager CPU code and fail a device-side assertion (a
+    outside ``[0, C)`` that are not ``ignore_index`` and probabilities outside ``[0,
+    1]`` raise ``ValueError`` in eager CPU code and fail a device-side assertion (a
     ``RuntimeError``, same message) on accelerators and under ``torch.compile`` (see the
     module docstring). Under ``torch.compile`` the plain formula is used, which the
     compiler fuses; eagerly, a custom autograd Function keeps two numbers per row.
     Derived in the chapter "From maximum likelihood to cross-entropy".
 
     >>> logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
-    >>> round(float(cross_entropy(logits, torch.tensor([0, 2]))), 4)  # (0.1698 + log 3) / 2
+    >>> loss = cross_entropy(logits, torch.tensor([0, 2]))  # (0.1698 + log 3) / 2
+    >>> round(float(loss), 4)
     0.6342
     """
     logits = _floating("logits", logits)
@@ -318,15 +337,15 @@ def cross_entropy(
         _check_indices(target, num_classes, ignore_index)
     needs_autograd = (w is not None and w.requires_grad) or target.requires_grad
     if needs_autograd or torch.compiler.is_compiling():
-        # Gradients beyond the logits, or a compiler that fuses the plain formula's passes
-        # (and, as for F.cross_entropy, keeps one (..., C) array for the backward pass):
-        # the plain formula and autograd.
+        # Gradients beyond the logits, or a compiler that fuses the plain formula's
+        # passes (and, as for F.cross_entropy, keeps one (..., C) array for the backward
+        # pass): the plain formula and autograd.
         return _cross_entropy_autograd(
             logits, target, w, ignore_index, reduction, label_smoothing, is_probs
         )
 
-    # Memory-lean (chapter "Cross-entropy at scale"): a custom autograd Function keeps two
-    # numbers per row for the backward pass instead of the (..., C) log-softmax.
+    # Memory-lean (chapter "Cross-entropy at scale"): a custom autograd Function keeps
+    # two numbers per row for the backward pass instead of the (..., C) log-softmax.
     if is_probs:
         keep = safe = None
         rows_target = target.reshape(-1, num_classes)
@@ -365,14 +384,15 @@ def _cross_entropy_autograd(
 ) -> Tensor:
     """:func:`cross_entropy` as the plain formula, differentiated by autograd.
 
-    Used when the class weights or a probability target need a gradient too; it keeps the
-    ``(..., C)`` log-softmax for the backward pass.
+    Used when the class weights or a probability target need a gradient too; it keeps
+    the ``(..., C)`` log-softmax for the backward pass.
     """
     num_classes = logits.shape[-1]
     if w is None:
         w = torch.ones(num_classes, dtype=logits.dtype, device=logits.device)
-    # PyTorch's fused kernel: its backward pass keeps only its output, as F.cross_entropy's
-    # does, and the compiler fuses it best; the same numbers as log_softmax above.
+    # PyTorch's fused kernel: its backward pass keeps only its output, as
+    # F.cross_entropy's does, and the compiler fuses it best; the same numbers as
+    # log_softmax above.
     log_probs = torch.log_softmax(logits, dim=-1)  # (..., C)
 
     if is_probs:
@@ -383,7 +403,8 @@ def _cross_entropy_autograd(
 
     loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...), (...)
     if label_smoothing > 0:
-        # The uniform part of the smoothed target: every class, weighted, ignored rows zeroed.
+        # The uniform part of the smoothed target: every class, weighted, ignored rows
+        # zeroed.
         smooth = torch.where(
             target != ignore_index, -(w * log_probs).sum(dim=-1), torch.zeros_like(loss)
         )
@@ -392,14 +413,17 @@ def _cross_entropy_autograd(
 
 
 def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
-    """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where ignored)."""
+    """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where
+    ignored).
+    """
     keep = target != ignore_index  # (...)
     safe = torch.where(
         keep, target, torch.zeros_like(target)
     )  # a valid index; masked below
     picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
     kept_weight = torch.where(keep, w[safe], torch.zeros_like(picked))
-    # torch.where, not a product with 0: autograd then gives ignored rows a zero gradient.
+    # torch.where, not a product with 0: autograd then gives ignored rows a zero
+    # gradient.
     return torch.where(
         keep, -kept_weight * picked, torch.zeros_like(picked)
     ), kept_weight
@@ -415,13 +439,14 @@ def nll_loss(
 ) -> Tensor:
     r"""Negative log-likelihood of class indices under given log-probabilities.
 
-    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides the sum
-    by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
+    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides
+    the sum by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
     ``torch.nn.functional.nll_loss``. ``cross_entropy(z, t)`` equals
     ``nll_loss(log_softmax(z), t)``.
 
     Shapes: ``log_probs: (..., C)``, ``target: (...)`` integers, ``weight: (C,)``.
-    Raises ``ValueError`` as :func:`cross_entropy` does (class probabilities are refused).
+    Raises ``ValueError`` as :func:`cross_entropy` does (class probabilities are
+    refused).
 
     >>> log_probs = torch.log(torch.tensor([[0.5, 0.5], [0.9, 0.1]]))
     >>> round(float(nll_loss(log_probs, torch.tensor([0, 0]))), 4)
@@ -442,7 +467,8 @@ def nll_loss(
 
 
 def _softplus(x: Tensor) -> Tensor:
-    """log(1 + exp(x)), stably, with the exact gradient sigmoid(x) everywhere, also at 0.
+    """log(1 + exp(x)), stably, with the exact gradient sigmoid(x) everywhere, also at
+    0.
 
     ``-logsigmoid(-x)`` rather than ``F.softplus``, which returns ``x`` itself above 20.
     """
@@ -460,18 +486,19 @@ def binary_cross_entropy_with_logits(
     r"""Binary cross-entropy of targets in [0, 1] under :math:`\sigma(z)`, from logits.
 
     One element's loss is :math:`-[p\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))]` with
-    :math:`p` = ``pos_weight``, computed in the stable form
-    :math:`(1-y)z + (1 + (p-1)y)\,\mathrm{softplus}(-z)`. (The equal form
-    :math:`\max(z, 0) - zy + \log(1 + e^{-|z|})` of ``xent.numpy`` would give autograd a wrong
-    gradient at exactly :math:`z = 0`, where ``max`` and ``abs`` have a kink.)
-    ``weight`` multiplies each element; ``"mean"`` averages over all elements.
+    :math:`p` = ``pos_weight``, computed in the stable form :math:`(1-y)z + (1 +
+    (p-1)y)\,\mathrm{softplus}(-z)`. (The equal form :math:`\max(z, 0) - zy + \log(1 +
+    e^{-|z|})` of ``xent.numpy`` would give autograd a wrong gradient at exactly
+    :math:`z = 0`, where ``max`` and ``abs`` have a kink.) ``weight`` multiplies each
+    element; ``"mean"`` averages over all elements.
 
     Shapes: ``logits: (...)``; ``target``: same shape; ``weight`` and ``pos_weight``:
-    broadcastable to it (``pos_weight`` usually ``(C,)``, one per label).
-    Raises ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an unknown
+    broadcastable to it (``pos_weight`` usually ``(C,)``, one per label). Raises
+    ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an unknown
     ``reduction``. Derived in the chapter "From maximum likelihood to cross-entropy".
 
-    >>> round(float(binary_cross_entropy_with_logits(torch.tensor([0.0]), torch.tensor([1.0]))), 4)
+    >>> z, y = torch.tensor([0.0]), torch.tensor([1.0])
+    >>> round(float(binary_cross_entropy_with_logits(z, y)), 4)
     0.6931
     """
     logits = _floating("logits", logits)
@@ -493,11 +520,12 @@ def binary_cross_entropy_with_logits(
 
 
 class _ClampedBCE(torch.autograd.Function):
-    """Element-wise binary cross-entropy on probabilities with PyTorch's clamps and gradients.
+    """Element-wise binary cross-entropy on probabilities with PyTorch's clamps and
+    gradients.
 
-    The log is clamped at -100, whose derivative would be 0 * inf = nan at p = 0 or 1 under
-    plain autograd; PyTorch instead uses (p - y) / max(p (1 - p), 1e-12), and so do we
-    (1e-12 rounded to float32, as PyTorch stores it).
+    The log is clamped at -100, whose derivative would be 0 * inf = nan at p = 0 or 1
+    under plain autograd; PyTorch instead uses (p - y) / max(p (1 - p), 1e-12), and so
+    do we (1e-12 rounded to float32, as PyTorch stores it).
     """
 
     @staticmethod
@@ -524,16 +552,18 @@ def binary_cross_entropy(
 ) -> Tensor:
     r"""Binary cross-entropy of targets in [0, 1] under probabilities in [0, 1].
 
-    One element's loss is :math:`-w[y \log p + (1-y)\log(1-p)]`, each logarithm clamped at
-    -100 as PyTorch does, so a confident mistake costs at most 100 instead of infinity; the
-    gradient is PyTorch's, :math:`w(p - y)/\max(p(1-p), 10^{-12})`, finite at 0 and 1.
-    Prefer :func:`binary_cross_entropy_with_logits`: it is stable and needs no clamp.
+    One element's loss is :math:`-w[y \log p + (1-y)\log(1-p)]`, each logarithm clamped
+    at -100 as PyTorch does, so a confident mistake costs at most 100 instead of
+    infinity; the gradient is PyTorch's, :math:`w(p - y)/\max(p(1-p), 10^{-12})`, finite
+    at 0 and 1. Prefer :func:`binary_cross_entropy_with_logits`: it is stable and needs
+    no clamp.
 
     Shapes: ``probs: (...)``; ``target``: same shape; ``weight``: broadcastable to it.
-    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched shapes
-    and an unknown ``reduction``. See the chapter "Numerical stability".
+    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched
+    shapes and an unknown ``reduction``. See the chapter "Numerical stability".
 
-    >>> float(binary_cross_entropy(torch.tensor([0.0]), torch.tensor([1.0])))  # log 0 clamped
+    >>> p, y = torch.tensor([0.0]), torch.tensor([1.0])
+    >>> float(binary_cross_entropy(p, y))  # log 0 clamped
     100.0
     """
     probs = _floating("probs", probs)
@@ -558,19 +588,21 @@ def sigmoid_focal_loss(
     gamma: float = 2.0,
     reduction: str = "none",
 ) -> Tensor:
-    r"""Focal loss of Lin et al. (2017): binary cross-entropy scaled down on easy examples.
+    r"""Focal loss of Lin et al. (2017): binary cross-entropy scaled down on easy
+    examples.
 
-    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)` with
-    :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and
-    :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the
-    :math:`\alpha_t` factor off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``,
-    including its default ``reduction="none"``.
+    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)`
+    with :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and :math:`\alpha_t =
+    \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the :math:`\alpha_t` factor
+    off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``, including its default
+    ``reduction="none"``.
 
-    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for mismatched
-    shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma`` and an unknown
-    ``reduction``. See the chapter "Variants".
+    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for
+    mismatched shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma``
+    and an unknown ``reduction``. See the chapter "Variants".
 
-    >>> float(sigmoid_focal_loss(torch.tensor([0.0]), torch.tensor([1.0]), alpha=-1, gamma=0)[0])
+    >>> z, y = torch.tensor([0.0]), torch.tensor([1.0])
+    >>> float(sigmoid_focal_loss(z, y, alpha=-1, gamma=0)[0])
     0.6931471824645996
     """
     logits = _floating("logits", logits)
@@ -593,7 +625,9 @@ def sigmoid_focal_loss(
 
 
 def _index_target(name: str, target, shape: tuple, like: Tensor) -> Tensor:
-    """Class indices of the given ``shape`` as int64 (their values are checked later)."""
+    """Class indices of the given ``shape`` as int64 (their values are checked
+    later).
+    """
     target = _tensor(target, like)
     if tuple(target.shape) != tuple(shape):
         raise ValueError(
@@ -621,25 +655,27 @@ def linear_cross_entropy(
     r"""Cross-entropy of a linear layer's logits, without ever holding all of them.
 
     Equals ``cross_entropy(hidden @ weight.T + bias, target, ...)`` and has the same
-    gradients with respect to ``hidden``, ``weight`` and ``bias``, but the ``(N, V)`` logits
-    exist only ``chunk_size`` rows at a time: each chunk's log-sum-exp, loss and gradients are
-    computed and the chunk is dropped. With a vocabulary of 32000 to 256000 classes the logits
-    and the log-softmax dominate the memory of a language model's last layer; here the largest
-    temporaries are a few ``(chunk_size, V)`` blocks. ``chunk_size`` defaults to the rows that
-    make about 16 MiB of float32 logits. See the chapter "Cross-entropy at scale". The
-    gradients are computed once and cannot be differentiated again (``create_graph=True``
-    raises a ``RuntimeError``): for second derivatives use the eager composition.
+    gradients with respect to ``hidden``, ``weight`` and ``bias``, but the ``(N, V)``
+    logits exist only ``chunk_size`` rows at a time: each chunk's log-sum-exp, loss and
+    gradients are computed and the chunk is dropped. With a vocabulary of 32000 to
+    256000 classes the logits and the log-softmax dominate the memory of a language
+    model's last layer; here the largest temporaries are a few ``(chunk_size, V)``
+    blocks. ``chunk_size`` defaults to the rows that make about 16 MiB of float32
+    logits. See the chapter "Cross-entropy at scale". The gradients are computed once
+    and cannot be differentiated again (``create_graph=True`` raises a
+    ``RuntimeError``): for second derivatives use the eager composition.
 
-    Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)`` class
-    indices. Returns ``(...)`` for ``reduction="none"``, else a scalar.
-    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, V)`` that are not
-    ``ignore_index``, a ``chunk_size`` that is not a positive integer, ``label_smoothing``
-    outside ``[0, 1]`` and an unknown ``reduction``.
+    Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)``
+    class indices. Returns ``(...)`` for ``reduction="none"``, else a scalar. Raises
+    ``ValueError`` for mismatched shapes, class indices outside ``[0, V)`` that are not
+    ``ignore_index``, a ``chunk_size`` that is not a positive integer,
+    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
 
     >>> hidden, weight = torch.randn(6, 4), torch.randn(10, 4)
     >>> target = torch.tensor([0, 1, 2, 3, 4, 5])
     >>> want = cross_entropy(hidden @ weight.T, target)
-    >>> bool(torch.allclose(linear_cross_entropy(hidden, weight, target, chunk_size=4), want))
+    >>> got = linear_cross_entropy(hidden, weight, target, chunk_size=4)
+    >>> bool(torch.allclose(got, want))
     True
     """
     hidden = _floating("hidden", hidden)
@@ -702,27 +738,28 @@ def vocab_parallel_cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    r"""Cross-entropy of logits split along the classes over the ranks of a process group.
+    r"""Cross-entropy of logits split along the classes over the ranks of a process
+    group.
 
-    Rank :math:`r` of ``group`` (default: the whole world of ``torch.distributed``) holds the
-    classes ``start_r`` to ``start_r + V_r - 1`` of every row, in rank order; shards may
-    differ in size. The loss is that of :func:`cross_entropy` on the gathered ``(..., V)``
-    logits, without gathering them: all-reduces of the row maximum, of the sum of shifted
-    exponentials and of the target's logit (Megatron-LM's scheme) give each rank the same
-    loss, and each rank's backward pass computes its own slice of the gradient with no
-    communication. Every rank must call it with the same ``target``. As with
-    :func:`linear_cross_entropy`, the gradient cannot be differentiated again.
-    See the chapter "Cross-entropy at scale". Unlike the other functions of this module it
-    does not compile with ``fullgraph=True`` and reads one value on the host per call: it
-    gathers the shard sizes of all ranks and reads them (``int``) to learn where its
+    Rank :math:`r` of ``group`` (default: the whole world of ``torch.distributed``)
+    holds the classes ``start_r`` to ``start_r + V_r - 1`` of every row, in rank order;
+    shards may differ in size. The loss is that of :func:`cross_entropy` on the gathered
+    ``(..., V)`` logits, without gathering them: all-reduces of the row maximum, of the
+    sum of shifted exponentials and of the target's logit (Megatron-LM's scheme) give
+    each rank the same loss, and each rank's backward pass computes its own slice of the
+    gradient with no communication. Every rank must call it with the same ``target``. As
+    with :func:`linear_cross_entropy`, the gradient cannot be differentiated again. See
+    the chapter "Cross-entropy at scale". Unlike the other functions of this module it
+    does not compile with ``fullgraph=True`` and reads one value on the host per call:
+    it gathers the shard sizes of all ranks and reads them (``int``) to learn where its
     classes start, and its autograd Function calls in-place collectives
     (``dist.all_reduce``), which the compiler cannot trace inside a Function.
 
     Shapes: ``logits_shard: (..., V_r)``, ``target: (...)`` global class indices in
-    ``[0, V)``. Returns ``(...)`` for ``reduction="none"``, else a scalar, on every rank.
-    Raises ``ValueError`` when no process group is initialised, for mismatched shapes, class
-    indices outside ``[0, V)`` that are not ``ignore_index``, ``label_smoothing`` outside
-    ``[0, 1]`` and an unknown ``reduction``.
+    ``[0, V)``. Returns ``(...)`` for ``reduction="none"``, else a scalar, on every
+    rank. Raises ``ValueError`` when no process group is initialised, for mismatched
+    shapes, class indices outside ``[0, V)`` that are not ``ignore_index``,
+    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
     """
     import torch.distributed as dist
 
@@ -764,9 +801,9 @@ def vocab_parallel_cross_entropy(
     return _reduce(loss, reduction, (target != ignore_index).sum())
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Devices
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def default_device() -> torch.device:
