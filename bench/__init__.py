@@ -1,20 +1,21 @@
 """The benchmark of the cross-entropy book: ``make bench`` (``python -m bench``).
 
-It times every implementation of the loss that the book discusses on the same seeded logits
-and prints one table: median time of at least 7 runs, the ratio to PyTorch's eager
-``F.cross_entropy`` in the same pass, the effective bandwidth and its ratio to the bandwidth
-of a plain copy measured in the same run, the peak extra memory (measured in a fresh
-process, as a multiple of the logits' size) and the largest difference from a float64
-reference. Two rows per size are not losses but floors: the exponentials of every logit
-alone, in NumPy and in PyTorch, a lower bound on the time of any softmax-based forward pass in
-that library. The linear form is compared with the eager composition over a sweep of chunk
-sizes. Compiled rows (``torch.compile`` of ``xent.torch.cross_entropy`` and of
-``linear_cross_entropy``) stand beside compiled ``F.cross_entropy`` (and the compiled eager
-composition), with their time as a multiple of that baseline's. The default run takes a few
-minutes on two cores; ``--full`` adds the language-model sizes (about a quarter of an hour),
-``--quick`` is a smoke test. Each case is printed as it finishes. ``--json PATH`` writes
-the same numbers for plots. The measuring itself lives in ``xent._measure``; this package
-only chooses the cases and prints them.
+It times every implementation of the loss that the book discusses on the same seeded
+logits and prints one table: median time of at least 7 runs, the ratio to PyTorch's
+eager ``F.cross_entropy`` in the same pass, the effective bandwidth and its ratio to the
+bandwidth of a plain copy measured in the same run, the peak extra memory (measured in a
+fresh process, as a multiple of the logits' size) and the largest difference from a
+float64 reference. Two rows per size are not losses but floors: the exponentials of
+every logit alone, in NumPy and in PyTorch, a lower bound on the time of any
+softmax-based forward pass in that library. The linear form is compared with the eager
+composition over a sweep of chunk sizes. Compiled rows (``torch.compile`` of
+``xent.torch.cross_entropy`` and of ``linear_cross_entropy``) stand beside compiled
+``F.cross_entropy`` (and the compiled eager composition), with their time as a multiple
+of that baseline's. The default run takes a few minutes on two cores; ``--full`` adds
+the language-model sizes (about a quarter of an hour), ``--quick`` is a smoke test. Each
+case is printed as it finishes. ``--json PATH`` writes the same numbers for plots. The
+measuring itself lives in ``xent._measure``; this package only chooses the cases and
+prints them.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ import numpy as np
 
 from xent import _measure
 
-# The default run (``make bench``, under three minutes on two cores): the notebooks' size,
-# where the cost per call dominates, and one size where the logits' memory matters; the
-# compiled rows there for forward and backward only. ``--full`` adds a mid size, the
-# language-model sizes and the compiled forward rows; ``--quick`` is a smoke test.
+# The default run (``make bench``, under three minutes on two cores): the notebooks'
+# size, where the cost per call dominates, and one size where the logits' memory
+# matters; the compiled rows there for forward and backward only. ``--full`` adds a mid
+# size, the language-model sizes and the compiled forward rows; ``--quick`` is a smoke
+# test.
 DEFAULT_SIZES = [(1024, 10), (4096, 4096)]
 FULL_SIZES = [(1024, 10), (1024, 1000), (4096, 4096), (4096, 32000), (1024, 128256)]
 QUICK_SIZES = [(64, 10), (256, 1000)]
@@ -48,7 +50,9 @@ def _available(name: str) -> str | None:
 
 
 def _memory_allows(nbytes: int, device: str) -> bool:
-    """Room for about eight copies of the logits (the eager forward and backward need ~4)."""
+    """Room for about eight copies of the logits (the eager forward and backward need
+    ~4).
+    """
     if device == "cuda":
         import torch
 
@@ -96,13 +100,15 @@ def ce_cases(
             why = None if framework == "numpy" else _available(framework)
             compiled = impl in ("torch-compile", "xent-compile")
             if compiled and mode == "fwd" and not compiled_forward:
-                continue  # each compiled pass costs a compilation; the default keeps one
+                # Each compiled pass costs a compilation; the default keeps one.
+                continue
             if why is None and compiled and not compile_torch:
                 why = "skipped (--no-compile; compiling takes ~30 s here)"
             if why is None and not _memory_allows(4 * n * c, device):
                 why = "skipped: not enough free memory"
             if impl in _measure.EXP_FLOORS and device != "cpu":
-                continue  # the floors explain the CPU table; a GPU's exp is not its bottleneck
+                # The floors explain the CPU table; a GPU's exp is not its bottleneck.
+                continue
             if why is None and impl == "xent-numpy" and device != "cpu":
                 case["device"] = "cpu"
             (skipped if why else cases).append({**case, "note": why} if why else case)
@@ -205,7 +211,9 @@ def run(
 
 
 def _add_ratios(rows: list[dict]) -> None:
-    """Each row's time over PyTorch eager's in the same pass and size (linear: the eager form)."""
+    """Each row's time over PyTorch eager's in the same pass and size (linear: the eager
+    form).
+    """
 
     def key(r):
         return (r["kind"], r["mode"], r["n"], r.get("c"), r.get("d"), r.get("v"))
@@ -246,7 +254,9 @@ def _label(row: dict) -> str:
 
 
 def format_table(result: dict) -> str:
-    """The results as a fixed-width text table, with the notes of skipped or failed cases."""
+    """The results as a fixed-width text table, with the notes of skipped or failed
+    cases.
+    """
     meta = result["meta"]
     head = (
         f"{'implementation':<26} {'pass':<6} {'size':<16} {'median ms':>10} {'x eager':>8} "
@@ -277,11 +287,12 @@ def format_table(result: dict) -> str:
         lines.append(
             f"{_label(r)} {r['seconds'] * 1e3:>10.2f} {fmt(r.get('time_ratio'), '8.2f')} "
             f"{r['gbps']:>7.2f} {r['copy_ratio']:>7.3f} {fmt(r.get('peak_ratio'), '11.3f')} "
-            f"{fmt(r['max_error'], '10.1e')} {fmt(r.get('compiled_time_ratio'), '10.2f')}"
+            f"{fmt(r['max_error'], '10.1e')} "
+            f"{fmt(r.get('compiled_time_ratio'), '10.2f')}"
         )
     lines.append(
-        "x eager: time over PyTorch eager's (linear: the eager composition) in the same "
-        "pass; x compiled: a compiled xent row's time over compiled F.cross_entropy's "
-        "(linear: the compiled composition)."
+        "x eager: time over PyTorch eager's (linear: the eager composition) in the "
+        "same pass; x compiled: a compiled xent row's time over compiled "
+        "F.cross_entropy's (linear: the compiled composition)."
     )
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """``python -m bench [--quick | --full] [--json PATH] [--device auto|cpu|cuda] ...``.
 
-Prints each case as it finishes (on stderr), then the table (on stdout)."""
+Prints each case as it finishes (on stderr), then the table (on stdout).
+"""
 
 from __future__ import annotations
 

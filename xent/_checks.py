@@ -1,12 +1,13 @@
 """Argument checks shared by every backend.
 
-Each backend turns its arrays into plain facts (a shape as a tuple, a dtype as a one-letter
-kind: ``"f"`` floating, ``"i"`` signed integer, ``"u"`` unsigned integer, ``"b"`` boolean)
-and calls these functions, so that all three raise the same ``ValueError`` with the same
-words. A dimension that is unknown while TensorFlow traces a graph is ``None`` and matches
-anything. Checks that need the values themselves (a class index out of range, a probability
-above one) are computed by the backend, eagerly where reading the values is free and as a
-device-side or graph assertion elsewhere; their messages are built here for both.
+Each backend turns its arrays into plain facts (a shape as a tuple, a dtype as a
+one-letter kind: ``"f"`` floating, ``"i"`` signed integer, ``"u"`` unsigned integer,
+``"b"`` boolean) and calls these functions, so that all three raise the same
+``ValueError`` with the same words. A dimension that is unknown while TensorFlow traces
+a graph is ``None`` and matches anything. Checks that need the values themselves (a
+class index out of range, a probability above one) are computed by the backend, eagerly
+where reading the values is free and as a device-side or graph assertion elsewhere;
+their messages are built here for both.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ Shape = Sequence[int | None]
 
 
 def _fmt(shape: Shape) -> str:
-    """Shapes in messages look like ``(4, 3)``, with ``?`` for a dimension not yet known."""
+    """Shapes in messages look like ``(4, 3)``, with ``?`` for a dimension not yet
+    known.
+    """
     dims = ["?" if d is None else str(d) for d in shape]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
@@ -81,7 +84,9 @@ def floating(name: str, kind: str, dtype: object) -> None:
 
 
 def logits_shape(name: str, shape: Shape) -> None:
-    """Class scores need a class axis: at least one dimension, and at least one class."""
+    """Class scores need a class axis: at least one dimension, and at least one
+    class.
+    """
     if len(shape) == 0:
         raise ValueError(
             f"{name} must have a class axis (shape (..., C)); got a scalar"
@@ -101,10 +106,11 @@ def class_target(
     ignore_index: int,
     allow_probs: bool = True,
 ) -> bool:
-    """Check a multi-class target; return True for probabilities, False for class indices.
+    """Check a multi-class target; return True for probabilities, False for class
+    indices.
 
-    Class indices have the shape of the logits without the class axis and an integer dtype;
-    class probabilities have the shape of the logits and a floating dtype.
+    Class indices have the shape of the logits without the class axis and an integer
+    dtype; class probabilities have the shape of the logits and a floating dtype.
     """
     if len(target_shape) == len(logits_shape) - 1 and _same(
         target_shape, logits_shape[:-1]
@@ -189,8 +195,10 @@ def broadcastable(
 def index_error(
     num_classes: int | None, ignore_index: int, example: object = None
 ) -> ValueError:
-    """Class indices out of range; ``example`` is one of them, or None where the check runs
-    on a device (a device-side assertion or a graph assertion cannot name the value)."""
+    """Class indices out of range; ``example`` is one of them, or None where the check
+    runs on a device (a device-side assertion or a graph assertion cannot name the
+    value).
+    """
     return ValueError(
         f"target holds class indices outside [0, {num_classes}) that are not "
         f"ignore_index={ignore_index}"

@@ -2,20 +2,23 @@
 
 The engine behind the benchmark (``python -m bench``) and the notebook "Cross-entropy at
 scale". A *case* is a small dict (which implementation, which pass, which sizes, which
-device); :func:`build` turns it into a function that runs the implementation once on seeded
-data. Timing happens in the calling process; peak memory in a fresh one (:func:`peak_memory`
-runs ``python -m xent._measure``), so that no allocator cache or compiled kernel left by an
-earlier case hides or inflates what this one needs. Memory is measured as follows:
+device); :func:`build` turns it into a function that runs the implementation once on
+seeded data. Timing happens in the calling process; peak memory in a fresh one
+(:func:`peak_memory` runs ``python -m xent._measure``), so that no allocator cache or
+compiled kernel left by an earlier case hides or inflates what this one needs. Memory is
+measured as follows:
 
-* NumPy: ``tracemalloc`` (NumPy reports every array buffer to it), exact and per allocation.
+* NumPy: ``tracemalloc`` (NumPy reports every array buffer to it), exact and per
+  allocation.
 * PyTorch on a GPU: ``torch.cuda.max_memory_allocated`` minus what was allocated before.
 * PyTorch and TensorFlow on a CPU: the process's peak resident set (``VmHWM`` in
-  ``/proc/self/status``, reset through ``/proc/self/clear_refs``) minus its resident set just
-  before the run. The measuring process is started with ``MALLOC_MMAP_THRESHOLD_=65536``, so
-  that glibc serves every block above 64 KiB with its own mapping and returns it to the
-  system when it is freed: the resident set then follows the arrays that are alive, instead
-  of keeping freed memory for reuse, and its peak is the most the run held at once. It also
-  counts pages that the framework's own bookkeeping touches, small next to the arrays here.
+  ``/proc/self/status``, reset through ``/proc/self/clear_refs``) minus its resident set
+  just before the run. The measuring process is started with
+  ``MALLOC_MMAP_THRESHOLD_=65536``, so that glibc serves every block above 64 KiB with
+  its own mapping and returns it to the system when it is freed: the resident set then
+  follows the arrays that are alive, instead of keeping freed memory for reuse, and its
+  peak is the most the run held at once. It also counts pages that the framework's own
+  bookkeeping touches, small next to the arrays here.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ CE_IMPLS = (
     "xent-tf",
     "tf-sparse",
 )
-# Not losses: the exponentials of every logit, in the blocks of xent.numpy, a floor for the
-# time of any forward pass in that library (every softmax-based loss evaluates N x C of them).
+# Not losses: the exponentials of every logit, in the blocks of xent.numpy, a floor for
+# the time of any forward pass in that library (every softmax-based loss evaluates N x C
+# of them).
 EXP_FLOORS = ("numpy-exp-only", "torch-exp-only")
 FRAMEWORK = {
     "numpy-exp-only": "numpy",
@@ -107,9 +111,9 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Cases
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _ce_data(case: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +139,9 @@ _COMPILED: dict = {}
 
 
 def _compiled(torch, name: str):
-    """``torch.compile`` of one implementation, compiled once per process for any shape."""
+    """``torch.compile`` of one implementation, compiled once per process for any
+    shape.
+    """
     if name not in _COMPILED:
         import torch.nn.functional as F
 
@@ -157,11 +163,12 @@ def _compiled(torch, name: str):
 def build(
     case: dict, num_threads: int | None = None
 ) -> tuple[Callable[[], tuple], int]:
-    """A function that runs ``case`` once and returns ``(loss, gradients)``, and its bytes.
+    """A function that runs ``case`` once and returns ``(loss, gradients)``, and its
+    bytes.
 
     The bytes are the least that must cross the memory bus: the logits read once for a
-    forward pass; read once and the gradient written once for forward and backward; for the
-    linear form, its inputs read and their gradients written.
+    forward pass; read once and the gradient written once for forward and backward; for
+    the linear form, its inputs read and their gradients written.
     """
     impl, mode, device = (
         case["impl"],
@@ -241,7 +248,9 @@ def build(
 
 
 def _build_exp_floor(impl: str, logits: np.ndarray, torch) -> Callable[[], tuple]:
-    """``exp`` of every logit, a block of rows at a time into one scratch block, nothing else."""
+    """``exp`` of every logit, a block of rows at a time into one scratch block, nothing
+    else.
+    """
     from xent import _numpy_blocked
 
     blocks = _numpy_blocked._row_blocks(*logits.shape)
@@ -296,7 +305,9 @@ def _build_linear(case: dict, torch, device: str):
 
 
 def _synced(torch, device: str, fn: Callable[[], tuple]) -> Callable[[], tuple]:
-    """``fn`` followed by a device synchronisation, so that timings include the GPU's work."""
+    """``fn`` followed by a device synchronisation, so that timings include the GPU's
+    work.
+    """
     if device == "cpu":
         return fn
 
@@ -308,15 +319,18 @@ def _synced(torch, device: str, fn: Callable[[], tuple]) -> Callable[[], tuple]:
     return run
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Time, bandwidth and error
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
-    """Median wall time of ``repeats`` runs, in seconds, after one untimed warm-up run."""
+    """Median wall time of ``repeats`` runs, in seconds, after one untimed warm-up
+    run.
+    """
     fn()
-    gc.collect()  # once: a collection takes long with frameworks loaded, and is not the loss's
+    # Once: a collection takes long with frameworks loaded, and is not the loss's time.
+    gc.collect()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -326,7 +340,9 @@ def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
 
 
 def copy_bandwidth(nbytes: int = 2**28, device: str = "cpu", repeats: int = 7) -> float:
-    """Bytes per second of a plain copy (read and write both counted), the machine's yardstick."""
+    """Bytes per second of a plain copy (read and write both counted), the machine's
+    yardstick.
+    """
     if device == "cpu":
         src = np.ones(nbytes // 4, dtype=np.float32)
         dst = np.empty_like(src)
@@ -388,9 +404,9 @@ def max_error(case: dict, result: tuple) -> float | None:
     return error
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Peak memory, in a fresh process
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _status_bytes(field: str) -> int:
@@ -433,11 +449,13 @@ def _measure_here(case: dict, num_threads: int | None) -> int:
 def peak_memory(
     cases: list[dict], num_threads: int | None = 1, per_case: bool = True
 ) -> list:
-    """Peak extra bytes of each case, measured in fresh processes (``None`` where one fails).
+    """Peak extra bytes of each case, measured in fresh processes (``None`` where one
+    fails).
 
-    ``per_case=True`` starts one process per case. ``False`` runs the cases of one framework
-    one after another in one fresh process (each after its own warm-up run and peak reset):
-    faster to start, at the price of allocator state shared between those cases.
+    ``per_case=True`` starts one process per case. ``False`` runs the cases of one
+    framework one after another in one fresh process (each after its own warm-up run and
+    peak reset): faster to start, at the price of allocator state shared between those
+    cases.
     """
     groups = (
         [[(i, c)] for i, c in enumerate(cases)] if per_case else _by_framework(cases)
@@ -471,7 +489,8 @@ def peak_memory(
     return [peaks[i] for i in range(len(cases))]
 
 
-# Large blocks get their own mapping, given back when freed (see the module's docstring).
+# Large blocks get their own mapping, given back when freed (see the module's
+# docstring).
 _MALLOC_ENV = {
     **os.environ,
     "MALLOC_MMAP_THRESHOLD_": "65536",

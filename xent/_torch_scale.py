@@ -1,17 +1,19 @@
-"""Cross-entropy at scale in PyTorch: the memory-lean autograd Functions behind ``xent.torch``.
+"""Cross-entropy at scale in PyTorch: the memory-lean autograd Functions behind
+``xent.torch``.
 
-``xent.torch.cross_entropy``, ``linear_cross_entropy`` and ``vocab_parallel_cross_entropy``
-check their arguments and then call the Functions of this module with clean tensors. None of
-them keeps the log-softmax of the whole batch: the forward pass walks over the rows in chunks
-and keeps, per row, only the shift :math:`m` and :math:`\\log \\sum_j e^{z_j - m}`; the
-backward pass rebuilds the softmax chunk by chunk from those two numbers (or, for the linear
-form, the gradients are accumulated during the forward pass). Derived in the chapter
-"Cross-entropy at scale". Nothing here assumes a CPU: chunks are larger on accelerators,
-where each kernel launch costs more than a pass over a few megabytes.
+``xent.torch.cross_entropy``, ``linear_cross_entropy`` and
+``vocab_parallel_cross_entropy`` check their arguments and then call the Functions of
+this module with clean tensors. None of them keeps the log-softmax of the whole batch:
+the forward pass walks over the rows in chunks and keeps, per row, only the shift
+:math:`m` and :math:`\\log \\sum_j e^{z_j - m}`; the backward pass rebuilds the softmax
+chunk by chunk from those two numbers (or, for the linear form, the gradients are
+accumulated during the forward pass). Derived in the chapter "Cross-entropy at scale".
+Nothing here assumes a CPU: chunks are larger on accelerators, where each kernel launch
+costs more than a pass over a few megabytes.
 
 Every loss here is, per row, :math:`\\sum_c a_c(\\log \\sum_j e^{z_j} - z_c)` for some
-non-negative coefficients :math:`a` (the weighted, smoothed target), so its gradient with
-respect to the logits is :math:`(\\sum_c a_c)\\,\\mathrm{softmax}(z) - a`.
+non-negative coefficients :math:`a` (the weighted, smoothed target), so its gradient
+with respect to the logits is :math:`(\\sum_c a_c)\\,\\mathrm{softmax}(z) - a`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import torch
 
 Tensor = torch.Tensor
 
-# A chunk of about this many bytes of logits stays in a core's cache on a CPU; on a GPU, few
-# large chunks keep the kernel launches cheap while still bounding the temporaries.
+# A chunk of about this many bytes of logits stays in a core's cache on a CPU; on a GPU,
+# few large chunks keep the kernel launches cheap while still bounding the temporaries.
 _CHUNK_BYTES = {"cpu": 2**22}
 _CHUNK_BYTES_ACCELERATOR = 2**28
 
@@ -32,9 +34,12 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 
 def _row_chunks(num_rows: int, row_elements: int, device: torch.device) -> list[slice]:
-    """Consecutive chunks of rows, each about ``_CHUNK_BYTES`` of float32 (at least one row)."""
+    """Consecutive chunks of rows, each about ``_CHUNK_BYTES`` of float32 (at least one
+    row).
+    """
     if torch.compiler.is_compiling():
-        # One block: the compiler fuses the passes over it, and a loop would be unrolled.
+        # One block: the compiler fuses the passes over it, and a loop would be
+        # unrolled.
         return [slice(0, num_rows)]
     budget = _CHUNK_BYTES.get(device.type, _CHUNK_BYTES_ACCELERATOR)
     step = max(1, budget // (4 * max(1, row_elements)))
@@ -48,9 +53,9 @@ def _shift_and_log_sum(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The shifted logits ``z - m``, the shift ``m`` and ``log sum_j exp(z_j - m)``.
 
-    ``z: (B, C)`` gives ``(B, C)``, ``(B, 1)``, ``(B, 1)``. As ``xent.torch.logsumexp``, a
-    row whose maximum is not finite is not shifted. ``scratch: (2, >= B, C)``, if given, holds
-    the two temporaries, so that a loop over chunks allocates nothing.
+    ``z: (B, C)`` gives ``(B, C)``, ``(B, 1)``, ``(B, 1)``. As ``xent.torch.logsumexp``,
+    a row whose maximum is not finite is not shifted. ``scratch: (2, >= B, C)``, if
+    given, holds the two temporaries, so that a loop over chunks allocates nothing.
     """
     m = z.amax(dim=-1, keepdim=True)
     m = torch.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)  # not finite: no shift
@@ -75,10 +80,11 @@ def _scratch(
 def _softmax_from(
     z: Tensor, m: Tensor, log_sum: Tensor, out: Tensor | None = None
 ) -> Tensor:
-    """``softmax(z)`` rebuilt from the saved per-row ``m`` and ``log_sum``, in place in ``out``.
+    """``softmax(z)`` rebuilt from the saved per-row ``m`` and ``log_sum``, in place in
+    ``out``.
 
-    ``exp((z - m) - log_sum)``: subtracting in two steps keeps full precision where ``m`` is
-    large, exactly as the log-softmax does.
+    ``exp((z - m) - log_sum)``: subtracting in two steps keeps full precision where
+    ``m`` is large, exactly as the log-softmax does.
     """
     out = torch.sub(z, m, out=out) if out is not None else z - m
     return out.sub_(log_sum).exp_()
@@ -87,9 +93,10 @@ def _softmax_from(
 def _refuse_second_derivatives(name: str) -> None:
     """Raise when a backward pass is being recorded (``create_graph=True``).
 
-    The fused Functions compute their gradients without a graph; handing them to a recording
-    backward pass would make them constants, and every second derivative through them a
-    silent zero. Autograd runs a backward pass in grad mode exactly when it records it.
+    The fused Functions compute their gradients without a graph; handing them to a
+    recording backward pass would make them constants, and every second derivative
+    through them a silent zero. Autograd runs a backward pass in grad mode exactly when
+    it records it.
     """
     if torch.is_grad_enabled():
         raise RuntimeError(
@@ -100,28 +107,30 @@ def _refuse_second_derivatives(name: str) -> None:
 
 
 def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
-    """``keep``: the rows whose target is not ``ignore_index``; ``safe``: a valid index there."""
+    """``keep``: the rows whose target is not ``ignore_index``; ``safe``: a valid index
+    there.
+    """
     keep = target != ignore_index
     return keep, torch.where(keep, target, torch.zeros_like(target))
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Cross-entropy of given logits
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 class CrossEntropy(torch.autograd.Function):
     """Per-row cross-entropy of ``logits: (N, C)`` that saves two numbers per row, not
     ``(N, C)``.
 
-    ``target`` is ``(N,)`` class indices, each valid (an ignored row holds any valid index
-    and is False in ``keep: (N,)``), or ``(N, C)`` probabilities with ``keep`` None; ``w``
-    holds the class weights ``(C,)`` or is None. Returns ``(N,)`` in the dtype of the
-    logits; the reduction is left to the caller. Gradients flow to the logits only (the
-    caller uses autograd when ``w`` or a probability target needs one). The gradient can
-    itself be differentiated (``create_graph=True``, for Hessian-vector products or gradient
-    penalties): that backward pass is the plain formula, with the full softmax, because the
-    second derivative needs its dependence on the logits.
+    ``target`` is ``(N,)`` class indices, each valid (an ignored row holds any valid
+    index and is False in ``keep: (N,)``), or ``(N, C)`` probabilities with ``keep``
+    None; ``w`` holds the class weights ``(C,)`` or is None. Returns ``(N,)`` in the
+    dtype of the logits; the reduction is left to the caller. Gradients flow to the
+    logits only (the caller uses autograd when ``w`` or a probability target needs one).
+    The gradient can itself be differentiated (``create_graph=True``, for Hessian-vector
+    products or gradient penalties): that backward pass is the plain formula, with the
+    full softmax, because the second derivative needs its dependence on the logits.
     """
 
     @staticmethod
@@ -168,8 +177,10 @@ class CrossEntropy(torch.autograd.Function):
 
 
 def cross_entropy_rows(logits, target, keep, w, label_smoothing):
-    """The forward pass of :class:`CrossEntropy` (its arguments), and the saved ``m`` and
-    ``log_sum`` of each row, ``(N, 1)``; called directly when no gradient is needed."""
+    """The forward pass of :class:`CrossEntropy` (its arguments), and the saved ``m``
+    and ``log_sum`` of each row, ``(N, 1)``; called directly when no gradient is
+    needed.
+    """
     num_rows, num_classes = logits.shape
     dtype = _compute_dtype(logits)
     w = None if w is None else w.to(dtype)
@@ -196,7 +207,9 @@ def cross_entropy_rows(logits, target, keep, w, label_smoothing):
 
 
 def _rows_loss(z, target, keep, w, eps, scratch=None):
-    """Loss, shift ``m`` and ``log_sum`` of a block of rows ``z: (B, C)`` (see above)."""
+    """Loss, shift ``m`` and ``log_sum`` of a block of rows ``z: (B, C)`` (see
+    above).
+    """
     num_classes = z.shape[-1]
     shifted, m, log_sum = _shift_and_log_sum(z, scratch)
     lam = log_sum.squeeze(-1)  # (B,): log sum_j exp(s_j)
@@ -242,13 +255,13 @@ def _rows_grad(z, target, w, g, m, log_sum, eps, out=None):
 
 
 def _differentiable_grad(logits, target, keep, w, grad_loss, eps) -> Tensor:
-    """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in differentiable
-    ops.
+    """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in
+    differentiable ops.
 
     The softmax is recomputed from the logits rather than from the saved ``m`` and
-    ``log_sum``: these are constants to autograd, and the second derivative
-    ``diag(q) - q q^T`` needs the softmax's dependence on the logits through them. Used only
-    when the backward pass is itself differentiated; it holds a few ``(N, C)`` arrays.
+    ``log_sum``: these are constants to autograd, and the second derivative ``diag(q) -
+    q q^T`` needs the softmax's dependence on the logits through them. Used only when
+    the backward pass is itself differentiated; it holds a few ``(N, C)`` arrays.
     """
     dtype = _compute_dtype(logits)
     num_classes = logits.shape[-1]
@@ -265,21 +278,23 @@ def _differentiable_grad(logits, target, keep, w, grad_loss, eps) -> Tensor:
     return grad.to(logits.dtype)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Linear layer and cross-entropy, fused: the (N, V) logits are never materialised
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 class LinearCrossEntropy(torch.autograd.Function):
-    """Cross-entropy of ``hidden @ weight.T + bias`` against class indices, chunk by chunk.
+    """Cross-entropy of ``hidden @ weight.T + bias`` against class indices, chunk by
+    chunk.
 
-    ``hidden: (N, d)``, ``weight: (V, d)``, ``bias: (V,)`` or None, ``target: (N,)``. Only a
-    ``(chunk_size, V)`` block of logits exists at any time. For ``reduction`` ``"mean"`` and
-    ``"sum"`` the gradients are computed during the forward pass (as Liger Kernel does) and
-    scaled by the incoming gradient afterwards: three matrix products in all, as the eager
-    composition. For ``"none"`` the incoming gradient differs per row, so the backward pass
-    recomputes each block of logits from the saved per-row ``m`` and ``log_sum`` (as Cut
-    Cross-Entropy does): one matrix product more, no more memory.
+    ``hidden: (N, d)``, ``weight: (V, d)``, ``bias: (V,)`` or None, ``target: (N,)``.
+    Only a ``(chunk_size, V)`` block of logits exists at any time. For ``reduction``
+    ``"mean"`` and ``"sum"`` the gradients are computed during the forward pass (as
+    Liger Kernel does) and scaled by the incoming gradient afterwards: three matrix
+    products in all, as the eager composition. For ``"none"`` the incoming gradient
+    differs per row, so the backward pass recomputes each block of logits from the saved
+    per-row ``m`` and ``log_sum`` (as Cut Cross-Entropy does): one matrix product more,
+    no more memory.
     """
 
     @staticmethod
@@ -354,8 +369,8 @@ class LinearCrossEntropy(torch.autograd.Function):
         _refuse_second_derivatives("linear_cross_entropy")
         label_smoothing, chunk_size = ctx.options
         if ctx.early:
-            # Scaled by the incoming gradient (usually exactly 1; asking would read it on the
-            # host, a synchronisation on a GPU).
+            # Scaled by the incoming gradient (usually exactly 1; asking would read it
+            # on the host, a synchronisation on a GPU).
             grads = tuple(
                 None if x is None else x * grad_loss.to(x.dtype)
                 for x in ctx.saved_tensors
@@ -384,7 +399,9 @@ class LinearCrossEntropy(torch.autograd.Function):
 
 
 def _chunk_logits(hidden, weight, bias, out):
-    """One chunk of logits ``hidden @ weight.T + bias``, ``(B, V)``, written into ``out``."""
+    """One chunk of logits ``hidden @ weight.T + bias``, ``(B, V)``, written into
+    ``out``.
+    """
     if (
         out.dtype != weight.dtype
     ):  # half precision: the product in it, the softmax in float32
@@ -397,7 +414,9 @@ def _chunk_logits(hidden, weight, bias, out):
 
 
 def _zero_grads(hidden, weight, bias, dtype):
-    """Buffers for the gradients of hidden, weight and bias (summed over chunks in ``dtype``)."""
+    """Buffers for the gradients of hidden, weight and bias (summed over chunks in
+    ``dtype``).
+    """
     grad_weight = torch.zeros(weight.shape, dtype=dtype, device=weight.device)
     grad_bias = (
         None
@@ -408,7 +427,9 @@ def _zero_grads(hidden, weight, bias, dtype):
 
 
 def _linear_rows_loss(shifted, log_sum, keep, safe, label_smoothing):
-    """Loss of each row of a chunk from its shifted logits; no class weights (as the public API)."""
+    """Loss of each row of a chunk from its shifted logits; no class weights (as the
+    public API).
+    """
     num_classes = shifted.shape[-1]
     nll = log_sum[:, 0] - shifted.gather(-1, safe[:, None])[:, 0]  # -log q_t
     if label_smoothing > 0:
@@ -418,7 +439,9 @@ def _linear_rows_loss(shifted, log_sum, keep, safe, label_smoothing):
 
 
 def _linear_rows_grad(z, m, log_sum, g, safe, label_smoothing):
-    """``g * (softmax(z) - (1 - eps) onehot(t) - eps / V)`` for a chunk, in place in ``z``."""
+    """``g * (softmax(z) - (1 - eps) onehot(t) - eps / V)`` for a chunk, in place in
+    ``z``.
+    """
     num_classes = z.shape[-1]
     p = _softmax_from(z, m, log_sum, out=z).mul_(g[:, None])
     p.scatter_add_(-1, safe[:, None], -(1 - label_smoothing) * g[:, None])
@@ -428,7 +451,9 @@ def _linear_rows_grad(z, m, log_sum, g, safe, label_smoothing):
 
 
 def _accumulate(grad_z, hidden, weight, rows, grad_hidden, grad_weight, grad_bias):
-    """Chain rule through the linear layer for one chunk: the two matrix products and the sum."""
+    """Chain rule through the linear layer for one chunk: the two matrix products and
+    the sum.
+    """
     grad_z = grad_z.to(weight.dtype)
     grad_hidden[rows] = grad_z @ weight  # (B, V) @ (V, d)
     grad_weight.addmm_(
@@ -438,18 +463,20 @@ def _accumulate(grad_z, hidden, weight, rows, grad_hidden, grad_weight, grad_bia
         grad_bias += grad_z.sum(0).to(grad_bias.dtype)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Vocabulary-parallel cross-entropy: each rank holds a slice of the classes
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 class VocabParallelCrossEntropy(torch.autograd.Function):
-    """Per-row cross-entropy when rank ``r`` holds ``logits[:, start_r : start_r + V_r]``.
+    """Per-row cross-entropy when rank ``r`` holds ``logits[:, start_r : start_r +
+    V_r]``.
 
-    Three all-reduces give every rank the full-vocabulary numbers (Megatron-LM's scheme): the
-    maximum of each row, the sum of its shifted exponentials, and the shifted logit of its
-    target (plus, with smoothing, the sum of its shifted logits). The backward pass needs no
-    communication: each rank's slice of the gradient is its slice of ``softmax - a``.
+    Three all-reduces give every rank the full-vocabulary numbers (Megatron-LM's
+    scheme): the maximum of each row, the sum of its shifted exponentials, and the
+    shifted logit of its target (plus, with smoothing, the sum of its shifted logits).
+    The backward pass needs no communication: each rank's slice of the gradient is its
+    slice of ``softmax - a``.
     """
 
     @staticmethod

@@ -1,14 +1,15 @@
 """Cross-entropy and its relatives in TensorFlow, with the API of ``xent.numpy``.
 
 The same functions, in the same order, with the same signatures as the NumPy reference;
-only what TensorFlow changes differs: tensors instead of arrays, ``GradientTape`` instead of
-the analytic gradient, and checks that also work while ``tf.function`` traces a graph. Shape
-and option errors raise ``ValueError`` at once (while tracing, too); checks on values (a class
-index out of range, a probability above one) raise ``ValueError`` in eager mode and become
-graph assertions (``tf.errors.InvalidArgumentError``, same message) inside ``tf.function``.
+only what TensorFlow changes differs: tensors instead of arrays, ``GradientTape``
+instead of the analytic gradient, and checks that also work while ``tf.function`` traces
+a graph. Shape and option errors raise ``ValueError`` at once (while tracing, too);
+checks on values (a class index out of range, a probability above one) raise
+``ValueError`` in eager mode and become graph assertions
+(``tf.errors.InvalidArgumentError``, same message) inside ``tf.function``.
 
-Classes are on the last axis: ``logits`` has shape ``(..., C)``, as in Keras. The numbers
-are those of ``torch.nn.functional``, options included.
+Classes are on the last axis: ``logits`` has shape ``(..., C)``, as in Keras. The
+numbers are those of ``torch.nn.functional``, options included.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ _BCE_EPS = 9.999999960041972e-13  # PyTorch's 1e-12 for the BCE gradient, a floa
 
 Tensor = tf.Tensor
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Helpers: argument conversion and reductions
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _kind(x: Tensor) -> str:
@@ -67,11 +68,13 @@ def _compute(x: Tensor) -> Tensor:
 
 
 def _fail_if(bad: Tensor, values: Tensor, error, *args) -> Tensor:
-    """Raise ``error(*args, first bad value)`` if any of ``bad`` holds; return ``values``.
+    """Raise ``error(*args, first bad value)`` if any of ``bad`` holds; return
+    ``values``.
 
-    While ``tf.function`` traces, values are unknown: the check becomes a graph assertion
-    with the same message, and the returned ``values`` depend on it, so that no later op
-    (a gather with a bad index, say) can fail first with a message of its own.
+    While ``tf.function`` traces, values are unknown: the check becomes a graph
+    assertion with the same message, and the returned ``values`` depend on it, so that
+    no later op (a gather with a bad index, say) can fail first with a message of its
+    own.
     """
     if tf.executing_eagerly():
         if bool(tf.reduce_any(bad)):
@@ -95,7 +98,9 @@ def _weight(weight, num_classes: int | None, like: Tensor) -> Tensor:
 def _class_target(
     logits: Tensor, target, ignore_index: int, allow_probs: bool = True
 ) -> tuple[Tensor, bool]:
-    """Check a multi-class target; return it (int64 indices or probabilities) and its kind."""
+    """Check a multi-class target; return it (int64 indices or probabilities) and its
+    kind.
+    """
     target = _tensor(target)
     is_probs = _checks.class_target(
         "logits",
@@ -142,7 +147,9 @@ def _broadcast_weight(name: str, weight, like: Tensor) -> Tensor | None:
 
 
 def _reduce(loss: Tensor, reduction: str, denominator: Tensor | None = None) -> Tensor:
-    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element count)."""
+    """Apply ``reduction``; ``mean`` divides by ``denominator`` (default: the element
+    count).
+    """
     if reduction == "none":
         return loss
     total = tf.reduce_sum(loss)
@@ -153,14 +160,15 @@ def _reduce(loss: Tensor, reduction: str, denominator: Tensor | None = None) -> 
     return tf.math.divide(total, denominator)  # 0 / 0 = nan, as torch
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Stable building blocks
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _row_max(x: Tensor, axis: int) -> Tensor:
-    """The maximum along ``axis``, kept as a dimension and constant for the tape; 0 where it
-    is not finite (an all -inf row, or an empty axis)."""
+    """The maximum along ``axis``, kept as a dimension and constant for the tape; 0
+    where it is not finite (an all -inf row, or an empty axis).
+    """
     m = tf.stop_gradient(tf.reduce_max(x, axis=axis, keepdims=True))
     return tf.where(tf.math.is_finite(m), m, tf.zeros_like(m))
 
@@ -168,9 +176,10 @@ def _row_max(x: Tensor, axis: int) -> Tensor:
 def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
     r"""Log of the sum of exponentials, :math:`\log \sum_j e^{x_j}`, without overflow.
 
-    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps every
-    exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical stability").
-    The shift is a constant for ``GradientTape``, so the gradient is the softmax.
+    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps
+    every exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical
+    stability"). The shift is a constant for ``GradientTape``, so the gradient is the
+    softmax.
 
     Shapes: ``x: (..., C)`` gives ``(...)``, or ``(..., 1)`` with ``keepdims=True``.
     Raises ``ValueError`` when ``x`` is not floating-point.
@@ -191,10 +200,11 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     r"""Logarithm of the softmax, :math:`x_i - \log \sum_j e^{x_j}`, computed stably.
 
-    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted terms
-    keeps full precision even where :math:`m` itself is large.
+    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted
+    terms keeps full precision even where :math:`m` itself is large.
 
-    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float
+    input.
 
     >>> log_softmax(tf.constant([0.0, 0.0])).numpy().round(4)
     array([-0.6931, -0.6931], dtype=float32)
@@ -211,9 +221,11 @@ def log_softmax(x, axis: int = -1) -> Tensor:
 
 
 def softmax(x, axis: int = -1) -> Tensor:
-    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along ``axis``.
+    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along
+    ``axis``.
 
-    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float
+    input.
 
     >>> softmax(tf.constant([1.0, 1.0, 1.0, 1.0])).numpy()
     array([0.25, 0.25, 0.25, 0.25], dtype=float32)
@@ -221,9 +233,9 @@ def softmax(x, axis: int = -1) -> Tensor:
     return tf.exp(log_softmax(x, axis=axis))
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Losses
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def cross_entropy(
@@ -241,21 +253,22 @@ def cross_entropy(
     :math:`q = \mathrm{softmax}(z)`; with label smoothing :math:`\varepsilon` it is
     :math:`(1-\varepsilon)(-w_t \log q_t) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
     For class probabilities :math:`y` it is :math:`-\sum_c w_c y'_c \log q_c` with
-    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed weight
-    of the non-ignored targets (class indices) or by the number of rows (probabilities),
-    exactly as ``torch.nn.functional.cross_entropy`` does.
+    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed
+    weight of the non-ignored targets (class indices) or by the number of rows
+    (probabilities), exactly as ``torch.nn.functional.cross_entropy`` does.
 
-    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or ``(..., C)``
-    class probabilities; ``weight: (C,)``. Returns ``(...)`` for ``reduction="none"``, else
-    a scalar.
+    Shapes: ``logits: (..., C)``; ``target: (...)`` integer class indices, or ``(...,
+    C)`` class probabilities; ``weight: (C,)``. Returns ``(...)`` for
+    ``reduction="none"``, else a scalar.
 
-    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, C)`` that are not
-    ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of shape ``(C,)``,
-    ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
+    Raises ``ValueError`` for mismatched shapes, class indices outside ``[0, C)`` that
+    are not ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of
+    shape ``(C,)``, ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
     Derived in the chapter "From maximum likelihood to cross-entropy".
 
     >>> logits = tf.constant([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
-    >>> round(float(cross_entropy(logits, tf.constant([0, 2]))), 4)  # (0.1698 + log 3) / 2
+    >>> loss = cross_entropy(logits, tf.constant([0, 2]))  # (0.1698 + log 3) / 2
+    >>> round(float(loss), 4)
     0.6342
     """
     logits = _floating("logits", logits)
@@ -312,8 +325,8 @@ def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
     w = _compute(w)  # (C,)
 
     # Memory-lean (chapter "Cross-entropy at scale"): the tape never holds the (..., C)
-    # log-softmax. Two small custom gradients do the work on the shifted logits s = z - m;
-    # everything else is per row.
+    # log-softmax. Two small custom gradients do the work on the shifted logits s = z -
+    # m; everything else is per row.
     z = _compute(tf.reshape(logits, tf.stack([-1, tf.shape(logits)[-1]])))  # (N, C)
     num_classes = tf.cast(tf.shape(z)[-1], z.dtype)
     m = _row_max(z, -1)  # (N, 1), a constant to the tape
@@ -321,8 +334,9 @@ def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
 
     if is_probs:
         bad = tf.reduce_any((target < 0) | (target > 1))
-        # Smoothing mixes the target with the uniform distribution over the C classes; with
-        # a = w * y', the loss sum_c a_c (lambda - s_c) is two sums of non-negative terms.
+        # Smoothing mixes the target with the uniform distribution over the C classes;
+        # with a = w * y', the loss sum_c a_c (lambda - s_c) is two sums of non-negative
+        # terms.
         y = _compute(tf.reshape(target, tf.shape(z)))  # (N, C)
         a = w * ((1 - eps) * y + eps / num_classes)  # (N, C)
         log_sum = _log_sum_exp_shifted(z, m)  # (N,): lambda = log sum_j exp(s_j)
@@ -357,7 +371,8 @@ _GRAPHS: dict = {}
 
 def _cross_entropy_graph(logits, target, w, *options):
     """:func:`_cross_entropy` as a graph traced once per rank, dtype and options (every
-    dimension left unknown), so that a new batch size never traces it again."""
+    dimension left unknown), so that a new batch size never traces it again.
+    """
     key = (logits.shape.rank, logits.dtype, target.shape.rank, target.dtype, w is None)
     key += tuple(options)
     if key not in _GRAPHS:
@@ -380,17 +395,21 @@ def _cross_entropy_graph(logits, target, w, *options):
 
 
 def _log_sum_of_exp(z: Tensor, m: Tensor) -> Tensor:
-    """``lambda = log sum_j exp(z_j - m)`` of each row of ``z: (N, C)``, shift ``m: (N, 1)``."""
+    """``lambda = log sum_j exp(z_j - m)`` of each row of ``z: (N, C)``, shift ``m: (N,
+    1)``.
+    """
     return tf.math.log(tf.reduce_sum(tf.exp(z - m), axis=-1))
 
 
 @tf.custom_gradient
 def _log_sum_exp_shifted(z: Tensor, m: Tensor):
-    """``log sum_j exp(z_j - m)`` of each row of ``z: (N, C)``, for a constant shift ``(N, 1)``.
+    """``log sum_j exp(z_j - m)`` of each row of ``z: (N, C)``, for a constant shift
+    ``(N, 1)``.
 
     Its gradient is the softmax, recomputed from ``z`` in the backward pass by one fused
-    ``tf.nn.softmax``, so the tape keeps no ``(N, C)`` array for it. The backward pass is
-    made of differentiable operations: a tape that records it gets second derivatives right.
+    ``tf.nn.softmax``, so the tape keeps no ``(N, C)`` array for it. The backward pass
+    is made of differentiable operations: a tape that records it gets second derivatives
+    right.
     """
     log_sum = _log_sum_of_exp(z, m)
 
@@ -402,10 +421,12 @@ def _log_sum_exp_shifted(z: Tensor, m: Tensor):
 
 @tf.custom_gradient
 def _log_sum_exp_and_pick(z: Tensor, m: Tensor, index: Tensor):
-    """:func:`_log_sum_exp_shifted` of each row of ``z: (N, C)`` and its shifted entry ``index``.
+    """:func:`_log_sum_exp_shifted` of each row of ``z: (N, C)`` and its shifted entry
+    ``index``.
 
     One custom gradient for both, so the backward pass adds the target's term into the
-    softmax it builds anyway, instead of the tape adding a second ``(N, C)`` gradient to it.
+    softmax it builds anyway, instead of the tape adding a second ``(N, C)`` gradient to
+    it.
     """
     log_sum = _log_sum_of_exp(z, m)  # (N,)
     rows = tf.range(tf.shape(index, out_type=index.dtype)[0])
@@ -423,8 +444,8 @@ def _log_sum_exp_and_pick(z: Tensor, m: Tensor, index: Tensor):
 def _shifted_dot(z: Tensor, m: Tensor, a: Tensor):
     """``sum_c a_c (z_c - m)`` of each row of ``z: (N, C)``; ``a: (C,)`` or ``(N, C)``.
 
-    Gradients for ``z`` and ``a``; the shifted logits are recomputed in the backward pass
-    rather than kept by the tape.
+    Gradients for ``z`` and ``a``; the shifted logits are recomputed in the backward
+    pass rather than kept by the tape.
     """
     out = tf.reduce_sum(a * (z - m), axis=-1)
 
@@ -438,7 +459,9 @@ def _shifted_dot(z: Tensor, m: Tensor, a: Tensor):
 
 
 def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
-    """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where ignored)."""
+    """Per-element ``-w[t] * log_probs[t]`` and the weight ``w[t]`` (both 0 where
+    ignored).
+    """
     keep = target != ignore_index  # (...)
     safe = tf.where(keep, target, tf.zeros_like(target))  # a valid index; masked below
     picked = tf.gather(log_probs, safe[..., None], batch_dims=len(target.shape))[
@@ -459,13 +482,14 @@ def nll_loss(
 ) -> Tensor:
     r"""Negative log-likelihood of class indices under given log-probabilities.
 
-    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides the sum
-    by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
+    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides
+    the sum by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
     ``torch.nn.functional.nll_loss``. ``cross_entropy(z, t)`` equals
     ``nll_loss(log_softmax(z), t)``.
 
     Shapes: ``log_probs: (..., C)``, ``target: (...)`` integers, ``weight: (C,)``.
-    Raises ``ValueError`` as :func:`cross_entropy` does (class probabilities are refused).
+    Raises ``ValueError`` as :func:`cross_entropy` does (class probabilities are
+    refused).
 
     >>> log_probs = tf.math.log(tf.constant([[0.5, 0.5], [0.9, 0.1]]))
     >>> round(float(nll_loss(log_probs, tf.constant([0, 0]))), 4)
@@ -483,7 +507,9 @@ def nll_loss(
 
 
 def _softplus(x: Tensor) -> Tensor:
-    """log(1 + exp(x)), stably, with the exact gradient sigmoid(x) everywhere, also at 0."""
+    """log(1 + exp(x)), stably, with the exact gradient sigmoid(x) everywhere, also at
+    0.
+    """
     return tf.math.softplus(x)
 
 
@@ -498,18 +524,19 @@ def binary_cross_entropy_with_logits(
     r"""Binary cross-entropy of targets in [0, 1] under :math:`\sigma(z)`, from logits.
 
     One element's loss is :math:`-[p\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))]` with
-    :math:`p` = ``pos_weight``, computed in the stable form
-    :math:`(1-y)z + (1 + (p-1)y)\,\mathrm{softplus}(-z)`. (The equal form
-    :math:`\max(z, 0) - zy + \log(1 + e^{-|z|})` of ``xent.numpy`` would give the tape a wrong
-    gradient at exactly :math:`z = 0`, where ``max`` and ``abs`` have a kink.)
-    ``weight`` multiplies each element; ``"mean"`` averages over all elements.
+    :math:`p` = ``pos_weight``, computed in the stable form :math:`(1-y)z + (1 +
+    (p-1)y)\,\mathrm{softplus}(-z)`. (The equal form :math:`\max(z, 0) - zy + \log(1 +
+    e^{-|z|})` of ``xent.numpy`` would give the tape a wrong gradient at exactly
+    :math:`z = 0`, where ``max`` and ``abs`` have a kink.) ``weight`` multiplies each
+    element; ``"mean"`` averages over all elements.
 
     Shapes: ``logits: (...)``; ``target``: same shape; ``weight`` and ``pos_weight``:
-    broadcastable to it (``pos_weight`` usually ``(C,)``, one per label).
-    Raises ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an unknown
+    broadcastable to it (``pos_weight`` usually ``(C,)``, one per label). Raises
+    ``ValueError`` for mismatched shapes, targets outside ``[0, 1]`` and an unknown
     ``reduction``. Derived in the chapter "From maximum likelihood to cross-entropy".
 
-    >>> round(float(binary_cross_entropy_with_logits(tf.constant([0.0]), tf.constant([1.0]))), 4)
+    >>> z, y = tf.constant([0.0]), tf.constant([1.0])
+    >>> round(float(binary_cross_entropy_with_logits(z, y)), 4)
     0.6931
     """
     logits = _floating("logits", logits)
@@ -532,10 +559,11 @@ def binary_cross_entropy_with_logits(
 
 @tf.custom_gradient
 def _clamped_bce(p: Tensor, y: Tensor):
-    """Element-wise binary cross-entropy on probabilities with PyTorch's clamps and gradients.
+    """Element-wise binary cross-entropy on probabilities with PyTorch's clamps and
+    gradients.
 
-    The log is clamped at -100, whose derivative would be 0 * inf = nan at p = 0 or 1 on a
-    plain tape; PyTorch instead uses (p - y) / max(p (1 - p), 1e-12), and so do we
+    The log is clamped at -100, whose derivative would be 0 * inf = nan at p = 0 or 1 on
+    a plain tape; PyTorch instead uses (p - y) / max(p (1 - p), 1e-12), and so do we
     (1e-12 rounded to float32, as PyTorch stores it).
     """
     log_p = tf.maximum(tf.math.log(p), -100.0)
@@ -560,17 +588,19 @@ def binary_cross_entropy(
 ) -> Tensor:
     r"""Binary cross-entropy of targets in [0, 1] under probabilities in [0, 1].
 
-    One element's loss is :math:`-w[y \log p + (1-y)\log(1-p)]`, each logarithm clamped at
-    -100 as PyTorch does, so a confident mistake costs at most 100 instead of infinity; the
-    gradient is PyTorch's, :math:`w(p - y)/\max(p(1-p), 10^{-12})`, finite at 0 and 1.
-    (Keras's ``BinaryCrossentropy`` clips probabilities to ``[1e-7, 1 - 1e-7]`` instead.)
-    Prefer :func:`binary_cross_entropy_with_logits`: it is stable and needs no clamp.
+    One element's loss is :math:`-w[y \log p + (1-y)\log(1-p)]`, each logarithm clamped
+    at -100 as PyTorch does, so a confident mistake costs at most 100 instead of
+    infinity; the gradient is PyTorch's, :math:`w(p - y)/\max(p(1-p), 10^{-12})`, finite
+    at 0 and 1. (Keras's ``BinaryCrossentropy`` clips probabilities to ``[1e-7, 1 -
+    1e-7]`` instead.) Prefer :func:`binary_cross_entropy_with_logits`: it is stable and
+    needs no clamp.
 
     Shapes: ``probs: (...)``; ``target``: same shape; ``weight``: broadcastable to it.
-    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched shapes
-    and an unknown ``reduction``. See the chapter "Numerical stability".
+    Raises ``ValueError`` for probabilities or targets outside ``[0, 1]``, mismatched
+    shapes and an unknown ``reduction``. See the chapter "Numerical stability".
 
-    >>> float(binary_cross_entropy(tf.constant([0.0]), tf.constant([1.0])))  # log 0 clamped
+    >>> p, y = tf.constant([0.0]), tf.constant([1.0])
+    >>> float(binary_cross_entropy(p, y))  # log 0 clamped
     100.0
     """
     probs = _floating("probs", probs)
@@ -595,19 +625,21 @@ def sigmoid_focal_loss(
     gamma: float = 2.0,
     reduction: str = "none",
 ) -> Tensor:
-    r"""Focal loss of Lin et al. (2017): binary cross-entropy scaled down on easy examples.
+    r"""Focal loss of Lin et al. (2017): binary cross-entropy scaled down on easy
+    examples.
 
-    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)` with
-    :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and
-    :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the
-    :math:`\alpha_t` factor off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``,
-    including its default ``reduction="none"``.
+    One element's loss is :math:`\alpha_t (1 - p_t)^\gamma \cdot \mathrm{BCE}(z, y)`
+    with :math:`p_t = p y + (1-p)(1-y)`, :math:`p = \sigma(z)` and :math:`\alpha_t =
+    \alpha y + (1-\alpha)(1-y)`; a negative ``alpha`` turns the :math:`\alpha_t` factor
+    off. Same numbers as ``torchvision.ops.sigmoid_focal_loss``, including its default
+    ``reduction="none"``.
 
-    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for mismatched
-    shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma`` and an unknown
-    ``reduction``. See the chapter "Variants".
+    Shapes: ``logits: (...)``, ``target``: same shape. Raises ``ValueError`` for
+    mismatched shapes, targets outside ``[0, 1]``, ``alpha`` above 1, negative ``gamma``
+    and an unknown ``reduction``. See the chapter "Variants".
 
-    >>> float(sigmoid_focal_loss(tf.constant([0.0]), tf.constant([1.0]), alpha=-1, gamma=0)[0])
+    >>> z, y = tf.constant([0.0]), tf.constant([1.0])
+    >>> float(sigmoid_focal_loss(z, y, alpha=-1, gamma=0)[0])
     0.6931471824645996
     """
     logits = _floating("logits", logits)
