@@ -943,6 +943,110 @@ def test_log_score_and_brier_score_of_a_confident_mistake():
     )
 
 
+@binds(EVALUATION, "0.1", "0.2", "0.3", "0.4", "0.6", "0.9")
+def test_isotonic_worked_example():
+    q = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.9])
+    y = np.array([0, 1, 0, 0, 1, 1])
+    fitted = cal.fit_isotonic(q, y)
+    np.testing.assert_allclose(fitted.values, [0, 1 / 3, 1])
+    printed(
+        EVALUATION,
+        "have $q = "
+        + "$, $".join(f"{v}" for v in q[:-1])
+        + f"$, ${q[-1]}$ and labels "
+        + "$"
+        + ", ".join(map(str, y))
+        + "$",
+    )
+    lo, hi = fitted.lower, fitted.upper
+    assert lo[0] == hi[0]
+    printed(
+        EVALUATION,
+        f"The map is $0$ at ${lo[0]}$, $\\tfrac13$ on $[{lo[1]}, {hi[1]}]$ and $1$ on "
+        f"$[{lo[2]}, {hi[2]}]$",
+    )
+
+
+def test_isotonic_exercise():
+    # labels 1, 0, 1, 0, 0, 1 at increasing probabilities
+    y = np.array([1, 0, 1, 0, 0, 1])
+    fitted = cal.fit_isotonic(np.linspace(0.1, 0.9, 6), y)
+    np.testing.assert_allclose(fitted.values, [2 / 5, 1])
+    assert fitted.upper[0] < fitted.lower[1] and np.sum(y[:5]) / 5 == 2 / 5
+    printed(EVALUATION, "have the labels $1, 0, 1, 0, 0, 1$")
+    printed(EVALUATION, "$\\tfrac25$ on the first five examples and $1$ on the last")
+    assert cal.apply_isotonic(fitted, np.linspace(0.1, 0.9, 6)).mean() == y.mean()
+
+
+@binds(EVALUATION, "0.2", "0.8", "0.5", "0.75", "0.3", "0.065", "0.25", "0.0625")
+@binds(EVALUATION, "0.1875", "0.19", "0.04", "0.64")
+def test_brier_decomposition_worked_example():
+    q = np.array([0.2, 0.2, 0.8, 0.8])
+    y = np.array([0, 1, 1, 1])
+    parts = cal.brier_decomposition(q, y, n_bins=2)
+    bins = cal.reliability_bins(q, y, n_bins=2)
+    (c1, c2), (r1, r2), base = bins.confidence, bins.accuracy, y.mean()
+    w1, w2 = bins.counts / y.size
+    printed(
+        EVALUATION,
+        f"$M = 2$ bins: four predictions ${q[0]}$, ${q[1]}$, ${q[2]}$, ${q[3]}$ with "
+        f"labels $0, 1, 1, 1$",
+    )
+    printed(
+        EVALUATION,
+        f"The first bin has mean ${c1:g}$ and positive rate ${r1:g}$, the second mean "
+        f"${c2:g}$ and rate ${r2:g}$, and $\\bar y = {base:g}$",
+    )
+    rel, res, unc = parts.reliability, parts.resolution, parts.uncertainty
+    printed(
+        EVALUATION,
+        f"Reliability is ${w1:g} \\cdot {abs(c1 - r1):g}^2 + {w2:g} \\cdot "
+        f"{abs(c2 - r2):g}^2 = {rel:g}$",
+    )
+    printed(
+        EVALUATION,
+        f"resolution ${w1:g} \\cdot {abs(r1 - base):g}^2 + {w2:g} \\cdot "
+        f"{abs(r2 - base):g}^2 = {res:g}$, uncertainty ${base:g} \\cdot {1 - base:g} = "
+        f"{unc:g}$, and ${rel:g} - {res:g} + {unc:g} = {parts.brier:g}$, the Brier "
+        "score $(" + " + ".join(f"{e:g}" for e in (q - y) ** 2) + ")/4$",
+    )
+    assert parts.within_bin_variance == 0 and parts.binned_brier == pytest.approx(
+        parts.brier
+    )
+    assert rel - res + unc == pytest.approx(cal.brier_score(q, y))
+
+
+@binds(EVALUATION, "2.1972")
+def test_platt_undoes_the_pos_weight_shift():
+    w_pos = 9
+    rng = np.random.default_rng(0)
+    z_true = rng.normal(scale=2.0, size=20000)
+    y = (rng.uniform(size=z_true.size) < sigmoid_array(z_true)).astype(int)
+    z = z_true + math.log(w_pos)
+    np.testing.assert_allclose(
+        cal.apply_platt(z, 1.0, -math.log(w_pos)), sigmoid_array(z_true)
+    )
+    a, b = cal.fit_platt(z, y)
+    assert a == pytest.approx(1.0, abs=0.05) and b == pytest.approx(
+        -math.log(w_pos), abs=0.1
+    )
+    # No temperature reaches it: the best one leaves a higher NLL.
+    t = cal.fit_temperature(z, y)
+    assert (
+        cal.negative_log_likelihood(z, y, t)
+        > cal.negative_log_likelihood(a * z + b, y) + 0.05
+    )
+    printed(
+        EVALUATION,
+        f"For $w_+ = {w_pos}$: $a = 1$ and $b = -\\log {w_pos} \\approx "
+        f"{-math.log(w_pos):.4f}$",
+    )
+
+
+def sigmoid_array(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
 @binds(EVALUATION, "3.6410", "0.9820", "0.75")
 def test_binary_temperature_exercise():
     rate = 3 / 4
