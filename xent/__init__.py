@@ -29,6 +29,8 @@ _SUBMODULES = (
     "widgets",
     "text",
     "lm",
+    "information",
+    "likelihood",
 )
 
 
