@@ -337,7 +337,7 @@ def fit_platt(
     cross-entropy, with Newton's method (the loss is convex in :math:`(a, b)`). With
     ``platt_targets`` (the default, as Platt and scikit-learn's
     ``CalibratedClassifierCV(method="sigmoid")``), the labels are replaced by the
-    targets :math:`t_+ = (N_+ + 1)/(N_+ + 2)` and :math:`t_- = 1/(N_- + 2)`, so that
+    targets :math:`(N_+ + 1)/(N_+ + 2)` and :math:`1/(N_- + 2)`, so that
     the optimum is finite even when the logits separate the classes; without them it is
     the unpenalised logistic regression on the one feature :math:`z`. Temperature
     scaling is the special case :math:`a = 1/T`, :math:`b = 0`. scikit-learn writes
