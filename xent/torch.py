@@ -420,7 +420,14 @@ def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
     safe = torch.where(
         keep, target, torch.zeros_like(target)
     )  # a valid index; masked below
-    picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
+    if torch.compiler.is_compiling():
+        # A masked sum instead of a gather: its gradient is a mask the compiler fuses into
+        # the softmax's, where a gather's would scatter into an (..., C) array of zeros.
+        classes = torch.arange(log_probs.shape[-1], device=log_probs.device)
+        is_target = classes == safe.unsqueeze(-1)  # (..., C), never materialised
+        picked = torch.where(is_target, log_probs, 0).sum(-1)  # (...)
+    else:
+        picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
     kept_weight = torch.where(keep, w[safe], torch.zeros_like(picked))
     # torch.where, not a product with 0: autograd then gives ignored rows a zero
     # gradient.
