@@ -325,10 +325,11 @@ def _synced(torch, device: str, fn: Callable[[], tuple]) -> Callable[[], tuple]:
 
 
 def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
-    """Median wall time of ``repeats`` runs, in seconds, after one untimed warm-up
-    run.
+    """Median wall time of ``repeats`` runs, in seconds, after three untimed warm-up runs
+    (a traced TensorFlow graph, say, is still optimised during its first calls).
     """
-    fn()
+    for _ in range(3):
+        fn()
     # Once: a collection takes long with frameworks loaded, and is not the loss's time.
     gc.collect()
     times = []
