@@ -1,4 +1,5 @@
-"""Shared fixtures for the tests of the built book (``test_book.py``, ``test_browser.py``).
+"""Shared fixtures for the tests of the built book (``test_book.py``,
+``test_browser.py``).
 
 Which book is tested:
 

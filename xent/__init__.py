@@ -6,8 +6,8 @@ Importing ``xent`` is cheap: it imports neither PyTorch nor TensorFlow. Pick a b
     from xent import torch as xt        # imports torch
     from xent import tensorflow as xtf  # imports tensorflow
 
-Every backend defines the same functions with the same signatures; classes are on the last
-axis and the numbers follow ``torch.nn.functional``.
+Every backend defines the same functions with the same signatures; classes are on the
+last axis and the numbers follow ``torch.nn.functional``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ _SUBMODULES = (
     "lm",
     "information",
     "likelihood",
+    "book",
 )
 
 
 def __getattr__(name: str) -> Any:
-    # ``xent.torch`` after a plain ``import xent`` imports the backend on first use only.
+    # ``xent.torch`` after a plain ``import xent`` imports the backend on first use
+    # only.
     if name in _SUBMODULES:
         return importlib.import_module(f"xent.{name}")
     raise AttributeError(f"module 'xent' has no attribute {name!r}")
