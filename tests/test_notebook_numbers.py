@@ -79,23 +79,7 @@ def test_every_glue_role_has_a_value(path):
     assert used - names == set(), f"{path.name}: pasted but never glued"
 
 
-BEING_BOUND = {  # notebooks whose prose another change is binding right now
-    "09-cross-entropy-at-scale": "notebook 09 is being bound by the issue-12 helper",
-}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            p, marks=pytest.mark.xfail(reason=BEING_BOUND[p.stem], strict=False)
-        )
-        if p.stem in BEING_BOUND
-        else p
-        for p in NOTEBOOKS
-    ],
-    ids=[p.stem for p in NOTEBOOKS],
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_claims_are_asserted_in_hidden_cells(path):
     nb = nbformat.read(path, as_version=4)
     hidden = [
