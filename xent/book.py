@@ -24,6 +24,8 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     ``display=False`` keeps the value out of the cell's visible output (the prose shows
     it where a glue role names it). myst-nb is looked up at each call, so installing it
     in a running kernel takes effect at once.
+
+    >>> glue("val_loss", 0.25, display=False)  # the prose shows it, the cell does not
     """
     try:
         myst_nb = importlib.import_module("myst_nb")
