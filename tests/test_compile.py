@@ -44,6 +44,8 @@ def _data(seed: int = 0):
         "hidden": torch.randn(6, 4, generator=g, dtype=torch.float64),
         "W": torch.randn(5, 4, generator=g, dtype=torch.float64),
         "bias": torch.randn(5, generator=g, dtype=torch.float64),
+        "sampled": torch.tensor([1, 3]),
+        "prior": torch.tensor([5.0, 1.0, 2.0, 8.0, 4.0], dtype=torch.float64),
     }
 
 
@@ -103,12 +105,49 @@ CASES = [
         ["hidden", "bias"],
         {"bias": "bias", "reduction": "none", "chunk_size": 2},
     ),
+    # The language-model options (issue 15): z-loss and soft-capping.
+    ("cross_entropy", ["z", "index"], ["z"], {"z_loss_scale": 0.1, "softcap": 2.0}),
+    (
+        "cross_entropy",
+        ["z", "index"],
+        ["z", "weight"],
+        {"z_loss_scale": 0.2, "weight": "weight", "label_smoothing": 0.1},
+    ),
+    ("cross_entropy", ["z", "probs"], ["z"], {"softcap": 1.5, "reduction": "none"}),
+    (
+        "linear_cross_entropy",
+        ["hidden", "W", "index"],
+        ["hidden", "W", "bias"],
+        {"bias": "bias", "z_loss_scale": 0.1, "softcap": 3.0, "chunk_size": 4},
+    ),
+    # The large-output functions (xent._torch_sampled), with a fixed sample.
+    (
+        "sampled_softmax_cross_entropy",
+        ["hidden", "W", "index"],
+        ["hidden", "W"],
+        {"num_sampled": 2, "sampled": "sampled"},
+    ),
+    (
+        "nce_loss",
+        ["hidden", "W", "index"],
+        ["hidden", "W", "bias"],
+        {"num_sampled": 2, "sampled": "sampled", "bias": "bias", "reduction": "sum"},
+    ),
+    (
+        "logit_adjusted_cross_entropy",
+        ["z", "index"],
+        ["z"],
+        {"class_prior": "prior", "tau": 0.5, "label_smoothing": 0.1},
+    ),
 ]
 
 
 def _inputs(names, grads, options, data):
     """Fresh leaf tensors (those in ``grads`` require a gradient) and resolved options."""
-    leaves = {k: v.detach().clone().requires_grad_(k in grads) for k, v in data.items()}
+    leaves = {
+        k: v.detach().clone().requires_grad_(k in grads and v.is_floating_point())
+        for k, v in data.items()
+    }
     args = [leaves[n] for n in names]
     kwargs = {
         k: leaves[v] if isinstance(v, str) and v in leaves else v

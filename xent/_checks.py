@@ -50,6 +50,28 @@ def label_smoothing(value: object) -> float:
     return float(value)
 
 
+def z_loss_scale(value: object) -> float:
+    """The weight of the z-loss ``scale * (log Z)**2``: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"z_loss_scale must be a number >= 0; got {value!r}")
+    if not 0.0 <= value < math.inf:  # also rejects NaN
+        raise ValueError(f"z_loss_scale must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
+def softcap(value: object) -> float | None:
+    """The cap of ``softcap * tanh(z / softcap)``: None (no cap) or a finite number
+    > 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"softcap must be None or a number > 0; got {value!r}")
+    if not 0.0 < value < math.inf:  # also rejects NaN
+        raise ValueError(f"softcap must be None or a finite number > 0; got {value!r}")
+    return float(value)
+
+
 def ignore_index(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"ignore_index must be an integer; got {value!r}")

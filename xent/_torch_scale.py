@@ -134,20 +134,27 @@ class CrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, keep, w, label_smoothing):
-        loss, m, log_sum = cross_entropy_rows(logits, target, keep, w, label_smoothing)
+    def forward(ctx, logits, target, keep, w, label_smoothing, z_loss_scale, softcap):
+        loss, m, log_sum = cross_entropy_rows(
+            logits, target, keep, w, label_smoothing, z_loss_scale, softcap
+        )
         ctx.save_for_backward(logits, target, keep, w, m, log_sum)
-        ctx.label_smoothing = label_smoothing
-        return loss
+        ctx.options = (label_smoothing, z_loss_scale, softcap)
+        log_z = (m + log_sum).squeeze(-1)  # (N,), for the caller's z-loss report
+        ctx.mark_non_differentiable(log_z)
+        return loss, log_z
 
     @staticmethod
-    def backward(ctx, grad_loss):
+    def backward(ctx, grad_loss, _grad_log_z):
         logits, target, keep, w, m, log_sum = ctx.saved_tensors
-        eps = ctx.label_smoothing
+        eps, zs, cap = ctx.options
+        none = (None,) * 6
         if torch.is_grad_enabled():
             # create_graph=True: a gradient that autograd can follow.
-            grad = _differentiable_grad(logits, target, keep, w, grad_loss, eps)
-            return grad, None, None, None, None
+            grad = _differentiable_grad(
+                logits, target, keep, w, grad_loss, eps, zs, cap
+            )
+            return grad, *none
         num_rows, num_classes = logits.shape
         dtype = m.dtype
         g = grad_loss.to(dtype)  # (N,): d(reduced loss) / d(loss of each row)
@@ -155,8 +162,8 @@ class CrossEntropy(torch.autograd.Function):
             g = torch.where(keep, g, 0)  # ignored rows: exactly zero, never nan
         chunks = _row_chunks(num_rows, num_classes, logits.device)
         if len(chunks) == 1:
-            grad = _rows_grad(logits.to(dtype), target, w, g, m, log_sum, eps)
-            return grad.to(logits.dtype), None, None, None, None
+            grad = _rows_grad(logits.to(dtype), target, w, g, m, log_sum, eps, zs, cap)
+            return grad.to(logits.dtype), *none
         grad = torch.empty_like(logits)
         for rows in chunks:
             # Write in place when the dtypes agree.
@@ -169,14 +176,16 @@ class CrossEntropy(torch.autograd.Function):
                 m[rows],
                 log_sum[rows],
                 eps,
+                zs,
+                cap,
                 out,
             )
             if out is None:
                 grad[rows] = p
-        return grad, None, None, None, None
+        return grad, *none
 
 
-def cross_entropy_rows(logits, target, keep, w, label_smoothing):
+def cross_entropy_rows(logits, target, keep, w, label_smoothing, z_loss_scale, softcap):
     """The forward pass of :class:`CrossEntropy` (its arguments), and the saved ``m``
     and ``log_sum`` of each row, ``(N, 1)``; called directly when no gradient is
     needed.
@@ -187,7 +196,7 @@ def cross_entropy_rows(logits, target, keep, w, label_smoothing):
     chunks = _row_chunks(num_rows, num_classes, logits.device)
     if len(chunks) == 1:  # the usual case: one block, no copies
         loss, m, log_sum = _rows_loss(
-            logits.to(dtype), target, keep, w, label_smoothing
+            logits.to(dtype), target, keep, w, label_smoothing, z_loss_scale, softcap
         )
         return loss.to(logits.dtype), m, log_sum
     loss = torch.empty(num_rows, dtype=dtype, device=logits.device)
@@ -201,24 +210,39 @@ def cross_entropy_rows(logits, target, keep, w, label_smoothing):
             None if keep is None else keep[rows],
             w,
             label_smoothing,
+            z_loss_scale,
+            softcap,
             scratch,
         )
     return loss.to(logits.dtype), m, log_sum
 
 
-def _rows_loss(z, target, keep, w, eps, scratch=None):
-    """Loss, shift ``m`` and ``log_sum`` of a block of rows ``z: (B, C)`` (see
-    above).
+def _softcapped(z: Tensor, cap: float | None) -> Tensor:
+    """``cap * tanh(z / cap)`` (a new block), or ``z`` itself when there is no cap."""
+    return z if cap is None else torch.tanh(z / cap).mul_(cap)
+
+
+def _z_term(m: Tensor, log_sum: Tensor, z_loss_scale: float) -> Tensor:
+    """The z-loss ``scale * (log Z)**2`` of each row, ``(B,)``, from the saved parts."""
+    return z_loss_scale * (m + log_sum).squeeze(-1).square()
+
+
+def _rows_loss(z, target, keep, w, eps, zs=0.0, cap=None, scratch=None):
+    """Loss, shift ``m`` and ``log_sum`` of a block of rows ``z: (B, C)`` (see above),
+    with the z-loss ``zs * (log Z)**2`` and the logits capped at ``cap`` if asked.
     """
     num_classes = z.shape[-1]
-    shifted, m, log_sum = _shift_and_log_sum(z, scratch)
+    shifted, m, log_sum = _shift_and_log_sum(_softcapped(z, cap), scratch)
     lam = log_sum.squeeze(-1)  # (B,): log sum_j exp(s_j)
     if keep is None:  # probabilities: a = w * ((1 - eps) y + eps / C), (B, C)
         a = (1 - eps) * target.to(z.dtype) + eps / num_classes
         if w is not None:
             a = w * a
         # sum_c a_c (lam - s_c): two sums of non-negative terms, which never cancel.
-        return lam * a.sum(-1) - (a * shifted).sum(-1), m, log_sum
+        loss = lam * a.sum(-1) - (a * shifted).sum(-1)
+        if zs:
+            loss = loss + _z_term(m, log_sum, zs)
+        return loss, m, log_sum
     nll = lam - shifted.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # -log q_t >= 0
     if w is not None:
         nll = w[target] * nll
@@ -228,33 +252,47 @@ def _rows_loss(z, target, keep, w, eps, scratch=None):
         else:  # sum_c w_c (-log q_c)
             smooth = lam * w.sum() - shifted @ w
         nll = (1 - eps) * nll + eps / num_classes * smooth
+    if zs:
+        nll = nll + _z_term(m, log_sum, zs)
     return torch.where(keep, nll, 0), m, log_sum
 
 
-def _rows_grad(z, target, w, g, m, log_sum, eps, out=None):
-    """``g * ((sum_c a_c) softmax(z) - a)`` for a block of rows, in place in ``out``."""
+def _rows_grad(z, target, w, g, m, log_sum, eps, zs=0.0, cap=None, out=None):
+    """``g * ((sum_c a_c + 2 zs log Z) softmax(z') - a) * dz'/dz`` for a block of rows,
+    in place in ``out``; ``z' = cap tanh(z / cap)`` (``z`` without a cap), whose
+    derivative is ``1 - tanh(z / cap)**2``. The z-loss adds ``2 zs log Z`` times the
+    softmax: the saved ``m + log_sum`` is ``log Z``, so it needs nothing more.
+    """
     num_classes = z.shape[-1]
+    if cap is not None:
+        t = torch.tanh(z / cap)  # (B, C)
+        z = t * cap
     p = _softmax_from(z, m, log_sum, out=out)  # (B, C)
+    extra = g * (2 * zs) * (m + log_sum).squeeze(-1) if zs else 0.0  # (B,)
     if target.ndim == 2:  # probabilities
         a = (1 - eps) * target.to(z.dtype) + eps / num_classes  # (B, C)
         if w is not None:
             a = w * a
-        return p.mul_((g * a.sum(-1))[:, None]).sub_(g[:, None] * a)
-    if w is None:  # sum_c a_c = 1
-        p.mul_(g[:, None])
+        p.mul_((g * a.sum(-1) + extra)[:, None]).sub_(g[:, None] * a)
+    elif w is None:  # sum_c a_c = 1
+        p.mul_((g + extra)[:, None])
         p.scatter_add_(-1, target[:, None], -(1 - eps) * g[:, None])
         if eps > 0:
             p.sub_((eps / num_classes) * g[:, None])
-        return p
-    g_target = g * (1 - eps) * w[target]  # (B,): the one-hot part of a, times g
-    p.mul_((g_target + g * (eps / num_classes) * w.sum())[:, None])
-    p.scatter_add_(-1, target[:, None], -g_target[:, None])
-    if eps > 0:
-        p.addr_(g, w, alpha=-eps / num_classes)  # minus g * eps / C * w
+    else:
+        g_target = g * (1 - eps) * w[target]  # (B,): the one-hot part of a, times g
+        p.mul_((g_target + g * (eps / num_classes) * w.sum() + extra)[:, None])
+        p.scatter_add_(-1, target[:, None], -g_target[:, None])
+        if eps > 0:
+            p.addr_(g, w, alpha=-eps / num_classes)  # minus g * eps / C * w
+    if cap is not None:
+        p.mul_(t.square_().neg_().add_(1))  # dz'/dz = 1 - tanh(z / cap)**2
     return p
 
 
-def _differentiable_grad(logits, target, keep, w, grad_loss, eps) -> Tensor:
+def _differentiable_grad(
+    logits, target, keep, w, grad_loss, eps, zs=0.0, cap=None
+) -> Tensor:
     """The gradient ``g * ((sum_c a_c) q - a)`` of :class:`CrossEntropy` in
     differentiable ops.
 
@@ -265,7 +303,11 @@ def _differentiable_grad(logits, target, keep, w, grad_loss, eps) -> Tensor:
     """
     dtype = _compute_dtype(logits)
     num_classes = logits.shape[-1]
-    q = torch.softmax(logits.to(dtype), dim=-1)  # (N, C)
+    z = logits.to(dtype)
+    if cap is not None:
+        t = torch.tanh(z / cap)
+        z = cap * t
+    q = torch.softmax(z, dim=-1)  # (N, C)
     ones = torch.ones(num_classes, dtype=dtype, device=logits.device)
     w = ones if w is None else w
     if keep is None:
@@ -274,7 +316,14 @@ def _differentiable_grad(logits, target, keep, w, grad_loss, eps) -> Tensor:
         one_hot = torch.nn.functional.one_hot(target, num_classes).to(dtype)  # (N, C)
         a = (1 - eps) * one_hot * w[target, None] + eps / num_classes * w
         a = a * keep[:, None]
-    grad = grad_loss.to(dtype)[:, None] * (a.sum(-1, keepdim=True) * q - a)
+    coefficient = a.sum(-1, keepdim=True)
+    if zs:
+        log_z = torch.logsumexp(z, dim=-1, keepdim=True)
+        counted = 1 if keep is None else keep[:, None]
+        coefficient = coefficient + 2 * zs * log_z * counted
+    grad = grad_loss.to(dtype)[:, None] * (coefficient * q - a)
+    if cap is not None:
+        grad = grad * (1 - t * t)
     return grad.to(logits.dtype)
 
 
@@ -309,6 +358,8 @@ class LinearCrossEntropy(torch.autograd.Function):
         reduction,
         chunk_size,
         want_grad,
+        z_loss_scale=0.0,
+        softcap=None,
     ):
         num_rows = hidden.shape[0]
         dtype = _compute_dtype(hidden)
@@ -331,17 +382,37 @@ class LinearCrossEntropy(torch.autograd.Function):
         ]
         z_buffer = _scratch(chunks, weight.shape[0], dtype, hidden.device, 1)[0]
         scratch = _scratch(chunks, weight.shape[0], dtype, hidden.device)
+        # Soft-capping: one more block of the chunk's size, for dz'/dz.
+        slope_buffer = (
+            None
+            if softcap is None or not early
+            else _scratch(chunks, weight.shape[0], dtype, hidden.device, 1)[0]
+        )
         for rows in chunks:
             z = _chunk_logits(hidden[rows], weight, bias, z_buffer)  # (B, V)
+            slope = _cap_in_place(z, softcap, slope_buffer)
             shifted, m[rows], log_sum[rows] = _shift_and_log_sum(z, scratch)
             loss[rows] = _linear_rows_loss(
-                shifted, log_sum[rows], keep[rows], safe[rows], label_smoothing
+                shifted,
+                m[rows],
+                log_sum[rows],
+                keep[rows],
+                safe[rows],
+                label_smoothing,
+                z_loss_scale,
             )
             del shifted
             if early:
                 g = torch.where(keep[rows], scale, 0.0).to(dtype)  # (B,)
                 grad_z = _linear_rows_grad(
-                    z, m[rows], log_sum[rows], g, safe[rows], label_smoothing
+                    z,
+                    m[rows],
+                    log_sum[rows],
+                    g,
+                    safe[rows],
+                    label_smoothing,
+                    z_loss_scale,
+                    slope,
                 )
                 _accumulate(
                     grad_z,
@@ -353,21 +424,24 @@ class LinearCrossEntropy(torch.autograd.Function):
                     grad_bias,
                 )
         ctx.early = early
-        ctx.options = (label_smoothing, chunk_size)
+        ctx.options = (label_smoothing, chunk_size, z_loss_scale, softcap)
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         if early:
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         elif want_grad:
             ctx.save_for_backward(hidden, weight, bias, keep, safe, m, log_sum)
+        log_z = (m + log_sum).squeeze(-1)  # (N,), for the caller's z-loss report
+        ctx.mark_non_differentiable(log_z)
         if reduction == "none":
-            return loss.to(hidden.dtype)
+            return loss.to(hidden.dtype), log_z
         total = loss.sum()
-        return (total / count if reduction == "mean" else total).to(hidden.dtype)
+        total = total / count if reduction == "mean" else total
+        return total.to(hidden.dtype), log_z
 
     @staticmethod
-    def backward(ctx, grad_loss):
+    def backward(ctx, grad_loss, _grad_log_z):
         _refuse_second_derivatives("linear_cross_entropy")
-        label_smoothing, chunk_size = ctx.options
+        label_smoothing, chunk_size, z_loss_scale, softcap = ctx.options
         if ctx.early:
             # Scaled by the incoming gradient (usually exactly 1; asking would read it
             # on the host, a synchronisation on a GPU).
@@ -385,17 +459,30 @@ class LinearCrossEntropy(torch.autograd.Function):
                 for i in range(0, num_rows, chunk_size)
             ]
             z_buffer = _scratch(chunks, weight.shape[0], m.dtype, hidden.device, 1)[0]
+            slope_buffer = (
+                None
+                if softcap is None
+                else _scratch(chunks, weight.shape[0], m.dtype, hidden.device, 1)[0]
+            )
             for rows in chunks:
                 z = _chunk_logits(hidden[rows], weight, bias, z_buffer)
+                slope = _cap_in_place(z, softcap, slope_buffer)
                 grad_z = _linear_rows_grad(
-                    z, m[rows], log_sum[rows], g_all[rows], safe[rows], label_smoothing
+                    z,
+                    m[rows],
+                    log_sum[rows],
+                    g_all[rows],
+                    safe[rows],
+                    label_smoothing,
+                    z_loss_scale,
+                    slope,
                 )
                 _accumulate(grad_z, hidden[rows], weight, rows, *grads)
         grads = tuple(
             None if x is None else x.to(d)
             for x, d in zip(grads, ctx.dtypes, strict=True)
         )
-        return (*grads, None, None, None, None, None, None)
+        return (*grads, *(None,) * 8)
 
 
 def _chunk_logits(hidden, weight, bias, out):
@@ -426,27 +513,47 @@ def _zero_grads(hidden, weight, bias, dtype):
     return torch.empty_like(hidden), grad_weight, grad_bias
 
 
-def _linear_rows_loss(shifted, log_sum, keep, safe, label_smoothing):
-    """Loss of each row of a chunk from its shifted logits; no class weights (as the
-    public API).
+def _cap_in_place(z: Tensor, cap: float | None, slope_buffer: Tensor | None):
+    """Soft-cap a chunk of logits in place, ``z <- cap tanh(z / cap)``, and return the
+    slope ``1 - tanh(z / cap)**2`` (in ``slope_buffer`` when there is one), or None
+    without a cap.
+    """
+    if cap is None:
+        return None
+    t = z.div_(cap).tanh_()
+    slope = None
+    if slope_buffer is not None:
+        slope = torch.mul(t, t, out=slope_buffer[: len(z)]).neg_().add_(1)
+    t.mul_(cap)
+    return slope
+
+
+def _linear_rows_loss(shifted, m, log_sum, keep, safe, label_smoothing, zs=0.0):
+    """Loss of each row of a chunk from its shifted logits, with the z-loss
+    ``zs * (log Z)**2``; no class weights (as the public API).
     """
     num_classes = shifted.shape[-1]
-    nll = log_sum[:, 0] - shifted.gather(-1, safe[:, None])[:, 0]  # -log q_t
+    nll = log_sum[:, 0] - shifted.gather(-1, safe[:, None])[:, 0]  # -log q_y
     if label_smoothing > 0:
         smooth = num_classes * log_sum[:, 0] - shifted.sum(-1)  # sum_c -log q_c
         nll = (1 - label_smoothing) * nll + label_smoothing / num_classes * smooth
+    if zs:
+        nll = nll + _z_term(m, log_sum, zs)
     return torch.where(keep, nll, 0.0)
 
 
-def _linear_rows_grad(z, m, log_sum, g, safe, label_smoothing):
-    """``g * (softmax(z) - (1 - eps) onehot(t) - eps / V)`` for a chunk, in place in
-    ``z``.
+def _linear_rows_grad(z, m, log_sum, g, safe, label_smoothing, zs=0.0, slope=None):
+    """``g * ((1 + 2 zs log Z) softmax(z) - (1 - eps) onehot(y) - eps / V) * slope``
+    for a chunk, in place in ``z`` (``slope``: the soft-cap's derivative, or None).
     """
     num_classes = z.shape[-1]
-    p = _softmax_from(z, m, log_sum, out=z).mul_(g[:, None])
+    coefficient = g if not zs else g * (1 + 2 * zs * (m + log_sum)[:, 0])
+    p = _softmax_from(z, m, log_sum, out=z).mul_(coefficient[:, None])
     p.scatter_add_(-1, safe[:, None], -(1 - label_smoothing) * g[:, None])
     if label_smoothing > 0:
         p.sub_((label_smoothing / num_classes) * g[:, None])
+    if slope is not None:
+        p.mul_(slope)
     return p
 
 

@@ -224,6 +224,9 @@ def cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+    return_z_loss: bool = False,
 ):
     r"""Cross-entropy between ``target`` and the softmax of ``logits``.
 
@@ -246,6 +249,14 @@ def cross_entropy(
     Inputs larger than ``_PLAIN_MAX_BYTES`` go through ``xent._numpy_blocked``: the same
     numbers, one cache-sized block of rows at a time (chapter "Cross-entropy at scale").
 
+    Language-model options (chapter "Training language models"): ``softcap`` replaces
+    the logits by ``softcap * tanh(z / softcap)`` first; ``z_loss_scale`` adds
+    ``z_loss_scale * (log Z)**2`` to each counted row, :math:`\log Z = \log \sum_c
+    e^{z_c}`, reduced with the main term (same denominator; class weights do not weight
+    it). ``return_z_loss=True`` returns ``(loss, z_loss)``, the loss including the
+    z-loss and the z-loss alone. ``ValueError`` for a negative or non-finite
+    ``z_loss_scale`` and a ``softcap`` that is not ``None`` or a finite number > 0.
+
     >>> logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     >>> round(float(cross_entropy(logits, np.array([0, 2]))), 4)  # (0.1698 + log 3) / 2
     0.6342
@@ -256,7 +267,12 @@ def cross_entropy(
     target, is_probs = _class_target(logits, target, ignore_index, cast=False)
     reduction = _checks.reduction(reduction)
     eps = _checks.label_smoothing(label_smoothing)
+    z_loss_scale = _checks.z_loss_scale(z_loss_scale)
+    softcap = _checks.softcap(softcap)
     num_classes = logits.shape[-1]
+    out_dtype = logits.dtype
+    if softcap is not None:  # z' = softcap tanh(z / softcap), in the compute dtype
+        logits = softcap * np.tanh(_compute(logits) / softcap)
     # float16 logits are computed in float32, and so are their weights
     w = _weight(weight, num_classes, np.promote_types(logits.dtype, np.float32))
     if logits.nbytes > _PLAIN_MAX_BYTES:
@@ -265,21 +281,39 @@ def cross_entropy(
         loss, denominator = _numpy_blocked.cross_entropy(
             logits, target, is_probs, w, ignore_index, eps
         )
-        return _reduce(loss, reduction, denominator)
+    else:
+        loss, denominator = _cross_entropy_plain(
+            logits, target, is_probs, w, ignore_index, eps
+        )
+    loss = loss.astype(out_dtype)
+    z_loss = np.zeros_like(loss)
+    if z_loss_scale:
+        z_loss = z_loss_scale * np.square(logsumexp(logits).astype(loss.dtype))
+        if not is_probs:
+            z_loss = np.where(target != ignore_index, z_loss, 0).astype(loss.dtype)
+        loss = loss + z_loss
+    loss = _reduce(loss, reduction, denominator)
+    if not return_z_loss:
+        return loss
+    return loss, _reduce(z_loss, reduction, denominator)
 
+
+def _cross_entropy_plain(logits, target, is_probs, w, ignore_index, eps):
+    """Each element's loss and the ``"mean"`` denominator, the plain formula."""
+    num_classes = logits.shape[-1]
     log_probs = log_softmax(_compute(logits))  # (..., C): log q_c = z_c - LSE(z)
     if is_probs:
         # Smoothing mixes the target with the uniform distribution over the C classes.
         p = (1 - eps) * target.astype(w.dtype) + eps / num_classes  # (..., C)
         loss = -(w * p * log_probs).sum(axis=-1)  # (...)
-        return _reduce(loss.astype(logits.dtype), reduction, loss.size)
+        return loss.astype(logits.dtype), loss.size
 
     loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...): -w_y log q_y
     if eps > 0:
         # The uniform part of the smoothed target: every class, weighted; ignored: 0.
         uniform = np.where(target != ignore_index, -(w * log_probs).sum(axis=-1), 0)
         loss = (1 - eps) * loss + eps / num_classes * uniform
-    return _reduce(loss.astype(logits.dtype), reduction, kept_weight.sum())
+    return loss.astype(logits.dtype), kept_weight.sum()
 
 
 def _nll(log_probs: NDArray, target: NDArray, w: NDArray, ignore_index: int):

@@ -246,7 +246,10 @@ def cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
-) -> Tensor:
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+    return_z_loss: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     r"""Cross-entropy between ``target`` and the softmax of ``logits``.
 
     For a class index :math:`t`, the loss of one row is :math:`-w_t \log q_t` with
@@ -265,6 +268,14 @@ def cross_entropy(
     are not ``ignore_index``, probabilities outside ``[0, 1]``, a ``weight`` not of
     shape ``(C,)``, ``label_smoothing`` outside ``[0, 1]`` and an unknown ``reduction``.
     Derived in the chapter "From maximum likelihood to cross-entropy".
+
+    Language-model options (chapter "Training language models"): ``softcap`` replaces
+    the logits by ``softcap * tanh(z / softcap)`` first; ``z_loss_scale`` adds
+    ``z_loss_scale * (log Z)**2`` to each counted row, reduced with the main term (same
+    denominator; class weights do not weight it). ``return_z_loss=True`` returns
+    ``(loss, z_loss)``: the loss including the z-loss, and the z-loss alone (no
+    gradient), for logging. ``ValueError`` for a negative or non-finite
+    ``z_loss_scale`` and a ``softcap`` that is not ``None`` or a finite number > 0.
 
     >>> logits = tf.constant([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     >>> loss = cross_entropy(logits, tf.constant([0, 2]))  # (0.1698 + log 3) / 2
@@ -285,11 +296,20 @@ def cross_entropy(
     )
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
+    z_loss_scale = _checks.z_loss_scale(z_loss_scale)
+    softcap = _checks.softcap(softcap)
     w = None if weight is None else _weight(weight, logits.shape[-1], logits)
     target = tf.cast(target, logits.dtype if is_probs else tf.int64)
-    options = (ignore_index, reduction, label_smoothing, is_probs)
+    options = (
+        ignore_index,
+        reduction,
+        label_smoothing,
+        is_probs,
+        z_loss_scale,
+        softcap,
+    )
     if not tf.executing_eagerly():  # inside the caller's graph: a graph assertion
-        loss, bad = _cross_entropy(logits, target, w, *options)
+        loss, z_loss, bad = _cross_entropy(logits, target, w, *options)
         message = (
             _checks.unit_interval_error("target (class probabilities)")
             if is_probs
@@ -297,11 +317,12 @@ def cross_entropy(
         )
         check = tf.debugging.Assert(tf.logical_not(bad), [str(message)])
         with tf.control_dependencies([check]):
-            return tf.identity(loss)
+            loss, z_loss = tf.identity(loss), tf.stop_gradient(tf.identity(z_loss))
+        return (loss, z_loss) if return_z_loss else loss
     # Eager: one call of the traced graph instead of some forty eager operations, each
     # of which costs more than the arithmetic at small sizes; the check's verdict comes
     # back with the loss, and a bad target is found again eagerly, to name it.
-    loss, bad = _cross_entropy_graph(logits, target, w, *options)
+    loss, z_loss, bad = _cross_entropy_graph(logits, target, w, *options)
     if bool(bad):
         if is_probs:
             _fail_if(
@@ -311,11 +332,14 @@ def cross_entropy(
                 "target (class probabilities)",
             )
         _class_target(logits, target, ignore_index)
-    return loss
+    return (loss, tf.stop_gradient(z_loss)) if return_z_loss else loss
 
 
-def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
-    """The loss of :func:`cross_entropy` and whether its target holds a bad value.
+def _cross_entropy(
+    logits, target, w, ignore_index, reduction, eps, is_probs, zs=0.0, cap=None
+):
+    """The loss of :func:`cross_entropy`, its z-loss term (``zs * (log Z)**2`` per
+    counted row, under the same reduction) and whether its target holds a bad value.
 
     A bad class index is replaced by a valid one, so that no gather fails before the
     caller sees the verdict; the loss is then meaningless and the caller raises.
@@ -328,6 +352,8 @@ def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
     # log-softmax. Two small custom gradients do the work on the shifted logits s = z -
     # m; everything else is per row.
     z = _compute(tf.reshape(logits, tf.stack([-1, tf.shape(logits)[-1]])))  # (N, C)
+    if cap is not None:  # soft-capping, z' = cap tanh(z / cap)
+        z = cap * tf.tanh(z / cap)
     num_classes = tf.cast(tf.shape(z)[-1], z.dtype)
     m = _row_max(z, -1)  # (N, 1), a constant to the tape
     rows_shape = tf.shape(logits)[:-1]  # (...)
@@ -341,8 +367,15 @@ def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
         a = w * ((1 - eps) * y + eps / num_classes)  # (N, C)
         log_sum = _log_sum_exp_shifted(z, m)  # (N,): lambda = log sum_j exp(s_j)
         loss = log_sum * tf.reduce_sum(a, axis=-1) - _shifted_dot(z, m, a)  # (N,)
-        loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
-        return _reduce(loss, reduction, tf.cast(tf.size(loss), loss.dtype)), bad
+        z_rows = zs * tf.square(m[:, 0] + log_sum)  # (N,): log Z = m + lambda
+        loss = tf.cast(tf.reshape(loss + z_rows, rows_shape), logits.dtype)
+        z_rows = tf.cast(tf.reshape(z_rows, rows_shape), logits.dtype)
+        count = tf.cast(tf.size(loss), loss.dtype)
+        return (
+            _reduce(loss, reduction, count),
+            _reduce(z_rows, reduction, count),
+            bad,
+        )
 
     t = tf.reshape(target, [-1])  # (N,)
     keep = t != ignore_index
@@ -361,9 +394,11 @@ def _cross_entropy(logits, target, w, ignore_index, reduction, eps, is_probs):
         loss = (1 - eps) * loss + eps / num_classes * tf.where(
             keep, smooth, tf.zeros_like(loss)
         )
-    loss = tf.cast(tf.reshape(loss, rows_shape), logits.dtype)
+    z_rows = tf.where(keep, zs * tf.square(m[:, 0] + log_sum), tf.zeros_like(loss))
+    loss = tf.cast(tf.reshape(loss + z_rows, rows_shape), logits.dtype)
+    z_rows = tf.cast(tf.reshape(z_rows, rows_shape), logits.dtype)
     kept = tf.reduce_sum(tf.cast(kept_weight, logits.dtype))
-    return _reduce(loss, reduction, kept), bad
+    return _reduce(loss, reduction, kept), _reduce(z_rows, reduction, kept), bad
 
 
 _GRAPHS: dict = {}

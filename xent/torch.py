@@ -294,7 +294,10 @@ def cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
-) -> Tensor:
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+    return_z_loss: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     r"""Cross-entropy between ``target`` and the softmax of ``logits``.
 
     For a class index :math:`t`, the loss of one row is :math:`-w_t \log q_t` with
@@ -318,6 +321,16 @@ def cross_entropy(
     compiler fuses; eagerly, a custom autograd Function keeps two numbers per row.
     Derived in the chapter "From maximum likelihood to cross-entropy".
 
+    Language-model options (chapter "Training language models"): ``softcap`` replaces
+    the logits by ``softcap * tanh(z / softcap)`` before everything else (Gemma 2);
+    ``z_loss_scale`` adds ``z_loss_scale * (log Z)**2`` to each counted row's loss,
+    :math:`\log Z = \log \sum_c e^{z_c}` (PaLM's auxiliary z-loss), reduced with the
+    main term (ignored rows add nothing; ``"mean"`` divides both by the same number,
+    and class weights do not weight it). With ``return_z_loss=True`` the result is
+    ``(loss, z_loss)``: the loss, which includes the z-loss, and the z-loss alone,
+    detached, for logging. ``ValueError`` for a negative or non-finite
+    ``z_loss_scale`` and a ``softcap`` that is not ``None`` or a finite number > 0.
+
     >>> logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     >>> loss = cross_entropy(logits, torch.tensor([0, 2]))  # (0.1698 + log 3) / 2
     >>> round(float(loss), 4)
@@ -329,6 +342,8 @@ def cross_entropy(
     target, is_probs = _class_target(logits, target, ignore_index)
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
+    z_loss_scale = _checks.z_loss_scale(z_loss_scale)
+    softcap = _checks.softcap(softcap)
     num_classes = logits.shape[-1]
     w = _weight(weight, num_classes, logits)
     if is_probs:
@@ -340,9 +355,18 @@ def cross_entropy(
         # Gradients beyond the logits, or a compiler that fuses the plain formula's
         # passes (and, as for F.cross_entropy, keeps one (..., C) array for the backward
         # pass): the plain formula and autograd.
-        return _cross_entropy_autograd(
-            logits, target, w, ignore_index, reduction, label_smoothing, is_probs
+        loss, z_loss = _cross_entropy_autograd(
+            logits,
+            target,
+            w,
+            ignore_index,
+            reduction,
+            label_smoothing,
+            is_probs,
+            z_loss_scale,
+            softcap,
         )
+        return (loss, z_loss.detach()) if return_z_loss else loss
 
     # Memory-lean (chapter "Cross-entropy at scale"): a custom autograd Function keeps
     # two numbers per row for the backward pass instead of the (..., C) log-softmax.
@@ -358,19 +382,30 @@ def cross_entropy(
         None if keep is None else keep.reshape(-1),
         w,
         label_smoothing,
+        z_loss_scale,
+        softcap,
     )
     if torch.is_grad_enabled() and logits.requires_grad:
-        loss = _torch_scale.CrossEntropy.apply(*rows)
+        loss, log_z = _torch_scale.CrossEntropy.apply(*rows)
     else:  # no backward pass: the same forward, without autograd's bookkeeping
-        loss = _torch_scale.cross_entropy_rows(*rows)[0]
+        loss, m, log_sum = _torch_scale.cross_entropy_rows(*rows)
+        log_z = (m + log_sum).squeeze(-1)
     loss = loss.reshape(logits.shape[:-1])  # (...)
     if reduction != "mean":
-        return _reduce(loss, reduction)
-    if is_probs:
-        return _reduce(loss, reduction, loss.numel())
-    # "mean" divides by the summed weight of the kept targets (none kept: 0 / 0 = nan).
-    kept = keep.sum() if w is None else torch.where(keep, w[safe], 0).sum()
-    return _reduce(loss, reduction, kept)
+        denominator = None
+    elif is_probs:
+        denominator = loss.numel()
+    else:
+        # "mean" divides by the summed weight of the kept targets (none kept: nan).
+        denominator = keep.sum() if w is None else torch.where(keep, w[safe], 0).sum()
+    if not return_z_loss:
+        return _reduce(loss, reduction, denominator)
+    z_loss = (z_loss_scale * log_z.square()).to(loss.dtype).reshape(loss.shape)
+    if keep is not None:
+        z_loss = torch.where(keep, z_loss, 0)
+    return _reduce(loss, reduction, denominator), _reduce(
+        z_loss, reduction, denominator
+    )
 
 
 def _cross_entropy_autograd(
@@ -381,25 +416,36 @@ def _cross_entropy_autograd(
     reduction: str,
     label_smoothing: float,
     is_probs: bool,
-) -> Tensor:
-    """:func:`cross_entropy` as the plain formula, differentiated by autograd.
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """:func:`cross_entropy` as the plain formula, differentiated by autograd, and its
+    z-loss term under the same reduction.
 
-    Used when the class weights or a probability target need a gradient too; it keeps
-    the ``(..., C)`` log-softmax for the backward pass.
+    Used when the class weights or a probability target need a gradient too, and under
+    ``torch.compile``; it keeps the ``(..., C)`` log-softmax for the backward pass.
     """
     num_classes = logits.shape[-1]
     if w is None:
         w = torch.ones(num_classes, dtype=logits.dtype, device=logits.device)
+    if softcap is not None:
+        logits = softcap * torch.tanh(logits / softcap)
     # PyTorch's fused kernel: its backward pass keeps only its output, as
     # F.cross_entropy's does, and the compiler fuses it best; the same numbers as
     # log_softmax above.
     log_probs = torch.log_softmax(logits, dim=-1)  # (..., C)
+    z_loss = torch.zeros(logits.shape[:-1], dtype=logits.dtype, device=logits.device)
+    if z_loss_scale:
+        z_loss = z_loss_scale * torch.logsumexp(logits, dim=-1).square()  # (...)
 
     if is_probs:
         # Smoothing mixes the target with the uniform distribution over the C classes.
         target = (1 - label_smoothing) * target + label_smoothing / num_classes
-        loss = -(w * target * log_probs).sum(dim=-1)  # (...)
-        return _reduce(loss, reduction, loss.numel())
+        loss = -(w * target * log_probs).sum(dim=-1) + z_loss  # (...)
+        return (
+            _reduce(loss, reduction, loss.numel()),
+            _reduce(z_loss, reduction, loss.numel()),
+        )
 
     loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...), (...)
     if label_smoothing > 0:
@@ -409,7 +455,14 @@ def _cross_entropy_autograd(
             target != ignore_index, -(w * log_probs).sum(dim=-1), torch.zeros_like(loss)
         )
         loss = (1 - label_smoothing) * loss + label_smoothing / num_classes * smooth
-    return _reduce(loss.to(logits.dtype), reduction, kept_weight.sum())
+    denominator = kept_weight.sum()
+    if z_loss_scale:
+        z_loss = torch.where(target != ignore_index, z_loss, torch.zeros_like(z_loss))
+        loss = loss + z_loss
+    return (
+        _reduce(loss.to(logits.dtype), reduction, denominator),
+        _reduce(z_loss.to(logits.dtype), reduction, denominator),
+    )
 
 
 def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
@@ -658,7 +711,10 @@ def linear_cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
-) -> Tensor:
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+    return_z_loss: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     r"""Cross-entropy of a linear layer's logits, without ever holding all of them.
 
     Equals ``cross_entropy(hidden @ weight.T + bias, target, ...)`` and has the same
@@ -675,6 +731,10 @@ def linear_cross_entropy(
     compiler fuses: the compiler cannot keep the chunk loop lean (measured: it held
     about four copies of the logits where the compiled composition holds one and a
     quarter), so compiled code holds the logits, as compiled ``F.cross_entropy`` does.
+    ``z_loss_scale``, ``softcap`` and ``return_z_loss`` are those of
+    :func:`cross_entropy`; the cap is applied chunk by chunk (one more block of the
+    chunk's size for its slope), and the z-loss needs nothing more than the saved
+    ``log Z`` of each row.
 
     Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)``
     class indices. Returns ``(...)`` for ``reduction="none"``, else a scalar. Raises
@@ -712,6 +772,8 @@ def linear_cross_entropy(
     target = _index_target("hidden", target, hidden.shape[:-1], hidden)
     reduction = _checks.reduction(reduction)
     label_smoothing = _checks.label_smoothing(label_smoothing)
+    z_loss_scale = _checks.z_loss_scale(z_loss_scale)
+    softcap = _checks.softcap(softcap)
     if chunk_size is None:
         chunk_size = max(1, 2**22 // num_classes)  # about 16 MiB of float32 logits
     elif (
@@ -731,10 +793,13 @@ def linear_cross_entropy(
             ignore_index=ignore_index,
             reduction=reduction,
             label_smoothing=label_smoothing,
+            z_loss_scale=z_loss_scale,
+            softcap=softcap,
+            return_z_loss=return_z_loss,
         )
     params = (hidden, weight) if bias is None else (hidden, weight, bias)
     want_grad = torch.is_grad_enabled() and any(x.requires_grad for x in params)
-    loss = _torch_scale.LinearCrossEntropy.apply(
+    loss, log_z = _torch_scale.LinearCrossEntropy.apply(
         hidden.reshape(-1, hidden.shape[-1]),
         weight,
         bias,
@@ -744,8 +809,16 @@ def linear_cross_entropy(
         reduction,
         chunk_size,
         want_grad,
+        z_loss_scale,
+        softcap,
     )
-    return loss.reshape(target.shape) if reduction == "none" else loss
+    if reduction == "none":
+        loss = loss.reshape(target.shape)
+    if not return_z_loss:
+        return loss
+    keep = target != ignore_index
+    z_loss = torch.where(keep, z_loss_scale * log_z.reshape(target.shape).square(), 0)
+    return loss, _reduce(z_loss.to(loss.dtype), reduction, keep.sum())
 
 
 def vocab_parallel_cross_entropy(
