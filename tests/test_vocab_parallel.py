@@ -2,7 +2,10 @@
 
 Each worker holds one slice of the classes of the same random logits; its loss must equal
 ``F.cross_entropy`` on the whole logits, and its gradient the matching slice of the whole
-gradient. Workers check and raise; ``torch.multiprocessing.spawn`` re-raises in this process.
+gradient. The same workers also hold it to PyTorch's own tensor-parallel loss,
+``F.cross_entropy`` under ``torch.distributed.tensor.parallel.loss_parallel()`` on a
+vocabulary-sharded DTensor (one spawn per world size for every case). Workers check and
+raise; ``torch.multiprocessing.spawn`` re-raises in this process.
 """
 
 from __future__ import annotations
@@ -96,8 +99,74 @@ def _worker(rank: int, world_size: int, port: int, shard_sizes: list[int]) -> No
         loss = xt.vocab_parallel_cross_entropy(shard, target)
         with pytest.raises(RuntimeError, match="cannot be differentiated twice"):
             torch.autograd.grad(loss, shard, create_graph=True)
+        _against_loss_parallel(rank, world_size, logits.reshape(-1, num_classes), gen)
     finally:
         dist.destroy_process_group()
+
+
+def _against_loss_parallel(rank, world_size, logits, gen) -> None:
+    """``vocab_parallel_cross_entropy`` on each rank's shard of a DTensor equals
+    ``F.cross_entropy`` under ``loss_parallel()``: loss and gradient shard.
+
+    DTensor shards the classes as ``torch.chunk`` does, so the local shards are those of
+    the DTensor. ``loss_parallel`` refuses label smoothing (measured with torch 2.13: an
+    in-place ``masked_fill_`` on a ``Partial`` DTensor) and class weights with ignored
+    targets (its backward pass gathers the weight at ``ignore_index``); the chapter's
+    feature table says so, and this test notices when that changes.
+    """
+    import torch.nn.functional as F
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+    from torch.distributed.tensor.parallel import loss_parallel
+
+    from xent import torch as xt
+
+    mesh = init_device_mesh("cpu", (world_size,))
+    num_rows, num_classes = logits.shape
+    target = torch.randint(0, num_classes, (num_rows,), generator=gen)
+    ignored = target.clone()
+    ignored[:3] = -100
+    weight = torch.rand(num_classes, generator=gen, dtype=torch.float64) + 0.5
+    cases = [
+        (ignored, {"reduction": reduction}) for reduction in ("mean", "sum", "none")
+    ]
+    cases += [
+        (target, {"weight": weight}),
+    ]
+    for y, options in cases:
+        peer = distribute_tensor(logits, mesh, [Shard(1)]).requires_grad_()
+        with loss_parallel():
+            want = F.cross_entropy(
+                peer, distribute_tensor(y, mesh, [Replicate()]), **options
+            )
+            grad_out = torch.rand(want.shape, generator=gen, dtype=torch.float64)
+            want.backward(distribute_tensor(grad_out, mesh, [Replicate()]))
+        shard = peer.to_local().detach().clone().requires_grad_()
+        if "weight" in options:  # xent's weighted form: a sum over the kept rows
+            kept = torch.where(y != -100, weight[y.clamp(min=0)], 0)
+            got = xt.vocab_parallel_cross_entropy(shard, y, reduction="none")
+            got = (got * weight[y.clamp(min=0)]).sum() / kept.sum()
+        else:
+            got = xt.vocab_parallel_cross_entropy(shard, y, **options)
+        got.backward(grad_out)
+        torch.testing.assert_close(
+            got, want.full_tensor(), rtol=1e-12, atol=1e-12, msg=str(options)
+        )
+        torch.testing.assert_close(
+            shard.grad, peer.grad.to_local(), rtol=1e-12, atol=1e-12, msg=str(options)
+        )
+    # What loss_parallel refuses: label smoothing (even with no target ignored), and
+    # class weights with ignored targets (in the backward pass).
+    for y, options in (
+        (target, {"label_smoothing": 0.3}),
+        (ignored, {"weight": weight}),
+    ):
+        peer = distribute_tensor(logits, mesh, [Shard(1)]).requires_grad_()
+        with loss_parallel(), pytest.raises(RuntimeError):
+            loss = F.cross_entropy(
+                peer, distribute_tensor(y, mesh, [Replicate()]), **options
+            )
+            loss.backward()
 
 
 def _spawn(shard_sizes: list[int]) -> None:
