@@ -38,6 +38,17 @@ DEFAULT_SIZES = [(1024, 10), (4096, 4096)]
 FULL_SIZES = [(1024, 10), (1024, 1000), (4096, 4096), (4096, 32000), (1024, 128256)]
 QUICK_SIZES = [(64, 10), (256, 1000)]
 DEFAULT_LINEAR = {"n": 1024, "d": 256, "v": 8192, "chunk_sizes": [256]}
+# The language-model options (chapter "Training language models") at PaLM's and Gemma
+# 2's values, each timed against the same call without it.
+OPTIONS = [
+    {"z_loss_scale": 1e-4},
+    {"softcap": 30.0},
+    {"z_loss_scale": 1e-4, "softcap": 30.0},
+]
+# vocab_parallel_cross_entropy and loss_parallel on two CPU processes: (rows, classes).
+DEFAULT_PARALLEL = (1024, 8192)
+FULL_PARALLEL = (4096, 32000)
+QUICK_PARALLEL = (64, 256)
 FULL_LINEAR = {"n": 2048, "d": 512, "v": 32000, "chunk_sizes": [64, 256, 1024, 2048]}
 QUICK_LINEAR = {"n": 128, "d": 32, "v": 1000, "chunk_sizes": [16, 64]}
 
@@ -112,6 +123,8 @@ def ce_cases(
             if why is None and impl == "xent-numpy" and device != "cpu":
                 case["device"] = "cpu"
             (skipped if why else cases).append({**case, "note": why} if why else case)
+            if not why and impl == "xent-torch" and mode == "fwdbwd":
+                cases += [{**case, "options": o} for o in OPTIONS]
     return cases, skipped
 
 
@@ -129,9 +142,11 @@ def linear_cases(spec: dict, device: str, compile_torch: bool = False) -> list[d
         if compile_torch
         else []
     )
+    chunked = {**base, "impl": "chunked", "chunk_size": spec["chunk_sizes"][-1]}
     return (
         [{**base, "impl": "eager"}]
         + [{**base, "impl": "chunked", "chunk_size": cs} for cs in spec["chunk_sizes"]]
+        + [{**chunked, "options": o} for o in OPTIONS]
         + compiled
     )
 
@@ -185,6 +200,31 @@ def run(
     for i, peak in zip(timed, peaks, strict=True):
         rows[i]["peak_bytes"] = peak
         rows[i]["logits_bytes"] = 4 * rows[i]["n"] * rows[i].get("c", rows[i].get("v"))
+    n, c = QUICK_PARALLEL if quick else FULL_PARALLEL if full else DEFAULT_PARALLEL
+    why = _available("torch")
+    if why is None and device == "cpu":
+        try:
+            for row in _measure.parallel(n, c, 2, repeats):
+                row["logits_bytes"] = 4 * n * c // row["world"]  # one rank's shard
+                # Read once, the gradient written once, per rank.
+                row["gbps"] = 2 * row["logits_bytes"] / row["seconds"] / 1e9
+                row["copy_ratio"] = row["gbps"] * 1e9 / copy
+                rows.append(row)
+                log(f"  {_label(row)}  {row['seconds'] * 1e3:9.2f} ms")
+        except Exception as error:  # noqa: BLE001 - reported in the table
+            note = f"failed: {type(error).__name__}: {str(error)[:120]}"
+            rows += [
+                {
+                    "kind": "parallel",
+                    "impl": i,
+                    "mode": "fwdbwd",
+                    "n": n,
+                    "c": c,
+                    "world": 2,
+                    "note": note,
+                }
+                for i in ("vocab-parallel", "loss-parallel")
+            ]
     rows += skipped
     _add_ratios(rows)
     meta = {
@@ -221,7 +261,13 @@ def _add_ratios(rows: list[dict]) -> None:
     eager = {
         key(r): r["seconds"]
         for r in rows
-        if r["impl"] in ("torch-eager", "eager") and "seconds" in r
+        if r["impl"] in ("torch-eager", "eager", "loss-parallel") and "seconds" in r
+    }
+    # The same call without the language-model options, for their overhead.
+    plain = {
+        (key(r), r["impl"], r.get("chunk_size")): r
+        for r in rows
+        if not r.get("options") and "seconds" in r
     }
     baselines = {
         (r["impl"], key(r)): r
@@ -239,15 +285,29 @@ def _add_ratios(rows: list[dict]) -> None:
                 r["compiled_peak_ratio"] = r["peak_bytes"] / compiled["peak_bytes"]
         if r.get("peak_bytes") is not None:
             r["peak_ratio"] = r["peak_bytes"] / r["logits_bytes"]
+        without = plain.get((key(r), r["impl"], r.get("chunk_size")))
+        if r.get("options") and without and "seconds" in r:
+            r["options_time_ratio"] = r["seconds"] / without["seconds"]
+            if r.get("peak_bytes") and without.get("peak_bytes"):
+                r["options_peak_ratio"] = r["peak_bytes"] / without["peak_bytes"]
+
+
+def _options_label(options: dict) -> str:
+    parts = {"z_loss_scale": "z", "softcap": "cap"}
+    return "+" + "+".join(f"{parts[k]} {v:g}" for k, v in options.items())
 
 
 def _label(row: dict) -> str:
-    impl = row["impl"] if row["kind"] == "ce" else f"linear {row['impl']}"
+    impl = row["impl"] if row["kind"] != "linear" else f"linear {row['impl']}"
     if row.get("chunk_size"):
         impl += f" (chunk {row['chunk_size']})"
+    if row.get("options"):
+        impl += " " + _options_label(row["options"])
+    if row["kind"] == "parallel":
+        impl += f" ({row['world']} ranks)"
     size = (
         f"{row['n']}x{row['c']}"
-        if row["kind"] == "ce"
+        if row["kind"] != "linear"
         else (f"{row['n']}x{row['d']}->{row['v']}")
     )
     return f"{impl:<26} {row['mode']:<6} {size:<16}"
@@ -276,7 +336,7 @@ def format_table(result: dict) -> str:
     def fmt(value, spec):
         return format(value, spec) if value is not None else "-"
 
-    order = {"ce": 0, "linear": 1}
+    order = {"ce": 0, "linear": 1, "parallel": 2}
     for r in sorted(
         result["rows"],
         key=lambda r: (order[r["kind"]], r["mode"], r["n"], r.get("c") or r.get("v")),
@@ -291,8 +351,17 @@ def format_table(result: dict) -> str:
             f"{fmt(r.get('compiled_time_ratio'), '10.2f')}"
         )
     lines.append(
-        "x eager: time over PyTorch eager's (linear: the eager composition) in the "
-        "same pass; x compiled: a compiled xent row's time over compiled "
-        "F.cross_entropy's (linear: the compiled composition)."
+        "x eager: time over PyTorch eager's (linear: the eager composition; parallel: "
+        "loss_parallel's) in the same pass; x compiled: a compiled xent row's time over "
+        "compiled F.cross_entropy's (linear: the compiled composition). Parallel rows: "
+        "the slowest rank's time, the largest rank's peak over one rank's shard."
     )
+    overhead = [r for r in result["rows"] if r.get("options_time_ratio")]
+    if overhead:
+        lines.append("Overhead of the language-model options (the same call without):")
+        for r in overhead:
+            lines.append(
+                f"  {_label(r)} time x{r['options_time_ratio']:.2f}, peak memory "
+                f"x{fmt(r.get('options_peak_ratio'), '.2f')}"
+            )
     return "\n".join(lines)

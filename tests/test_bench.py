@@ -58,6 +58,19 @@ def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
     eager = [r for r in timed if r["impl"] in ("torch-eager", "eager")]
     assert eager and all(r["time_ratio"] == 1.0 for r in eager)
     assert sum(r["impl"] == "chunked" for r in timed) >= 2  # a chunk-size sweep
+    # The language-model options beside the same call without them, and the
+    # vocabulary-parallel loss beside loss_parallel on two processes.
+    with_options = [r for r in rows if r.get("options")]
+    assert {r["kind"] for r in with_options} == {"ce", "linear"}
+    for r in with_options:
+        assert r["options_time_ratio"] > 0 and r["max_error"] < 1e-4, r
+    # (the smallest sizes' peaks are below a page: no ratio there)
+    assert any(r.get("options_peak_ratio") for r in with_options)
+    parallel = {r["impl"]: r for r in rows if r["kind"] == "parallel"}
+    assert set(parallel) == {"vocab-parallel", "loss-parallel"}
+    assert parallel["loss-parallel"]["time_ratio"] == 1.0
+    assert "Overhead of the language-model options" in proc.stdout
+    assert "vocab-parallel (2 ranks)" in proc.stdout
 
 
 def test_compiled_rows_are_compared_with_their_compiled_baselines():
@@ -107,3 +120,25 @@ def test_compiled_rows_are_compared_with_their_compiled_baselines():
     assert "x compiled" in table
     line = next(ln for ln in table.splitlines() if ln.startswith("xent-compile"))
     assert line.split()[-1] == "0.75"
+
+
+def test_option_overhead_is_the_ratio_to_the_same_call_without_them():
+    from bench import _add_ratios, _label
+
+    base = {"kind": "ce", "impl": "xent-torch", "mode": "fwdbwd", "n": 8, "c": 4}
+    rows = [
+        {**base, "seconds": 2.0, "peak_bytes": 100, "logits_bytes": 128},
+        {
+            **base,
+            "options": {"softcap": 30.0},
+            "seconds": 3.0,
+            "peak_bytes": 150,
+            "logits_bytes": 128,
+        },
+        {**base, "impl": "torch-eager", "seconds": 4.0, "logits_bytes": 128},
+    ]
+    _add_ratios(rows)
+    assert rows[1]["options_time_ratio"] == 1.5
+    assert rows[1]["options_peak_ratio"] == 1.5
+    assert "options_time_ratio" not in rows[0]
+    assert "+cap 30" in _label(rows[1])

@@ -23,6 +23,7 @@ measured as follows:
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -63,6 +64,8 @@ FRAMEWORK = {
     "eager": "torch",
     "chunked-compile": "torch",
     "eager-compile": "torch",
+    "vocab-parallel": "torch",
+    "loss-parallel": "torch",
 }
 # Compiled implementations and the compiled baseline each is compared with.
 COMPILED_BASELINE = {
@@ -230,6 +233,8 @@ def build(
         fn = _compiled(torch, impl)
     else:
         fn = {"xent-torch": xt.cross_entropy, "torch-eager": F.cross_entropy}[impl]
+    if case.get("options"):  # the language-model options: z_loss_scale, softcap
+        fn = functools.partial(fn, **case["options"])
     if mode == "fwd":
 
         def forward():
@@ -297,7 +302,9 @@ def _build_linear(case: dict, torch, device: str):
                 if case["impl"] == "chunked-compile"
                 else xt.linear_cross_entropy
             )
-            loss = fn(h, w, target, bias=b, chunk_size=chunk_size)
+            loss = fn(
+                h, w, target, bias=b, chunk_size=chunk_size, **case.get("options", {})
+            )
         loss.backward()
         return loss.detach(), (h.grad, w.grad, b.grad)
 
@@ -373,6 +380,8 @@ def max_error(case: dict, result: tuple) -> float | None:
     loss, grads = result
     if case["impl"] in EXP_FLOORS:
         return None
+    if case.get("options"):
+        return _options_error(case, loss, grads)
     if case["kind"] == "linear":
         import torch
 
@@ -403,6 +412,177 @@ def max_error(case: dict, result: tuple) -> float | None:
             ) / len(logits)
             error = max(error, float(np.max(np.abs(grads[block] - want))))
     return error
+
+
+def _options_error(case: dict, loss, grads) -> float:
+    """:func:`max_error` of a case with the language-model options: the reference is
+    the formula composed from ``torch.nn.functional`` ops in float64.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    options = case["options"]
+    cap, scale = options.get("softcap"), options.get("z_loss_scale", 0.0)
+
+    def reference(z, t):
+        if cap is not None:
+            z = cap * torch.tanh(z / cap)
+        return F.cross_entropy(z, t) + scale * (torch.logsumexp(z, -1) ** 2).mean()
+
+    if case["kind"] == "linear":
+        arrays = _linear_data(case)
+        inputs = [torch.from_numpy(a).double().requires_grad_() for a in arrays[:3]]
+        h, w, b = inputs
+        want = reference(F.linear(h, w, b), torch.from_numpy(arrays[3]))
+    else:
+        logits, target = _ce_data(case)
+        inputs = [torch.from_numpy(logits).double().requires_grad_()]
+        want = reference(inputs[0], torch.from_numpy(target))
+    want.backward()
+    got = [loss] + (
+        [] if grads is None else list(grads) if case["kind"] == "linear" else [grads]
+    )
+    wanted = [want.detach()] + [x.grad for x in inputs][: len(got) - 1]
+    return max(
+        float(np.max(np.abs(_to_numpy(a) - _to_numpy(r))))
+        for a, r in zip(got, wanted, strict=True)
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Vocabulary-parallel: xent against PyTorch's loss_parallel, on CPU processes (gloo)
+# --------------------------------------------------------------------------------------
+
+
+def parallel(n: int, c: int, world: int = 2, repeats: int = 7) -> list[dict]:
+    """Rows for ``vocab_parallel_cross_entropy`` and ``F.cross_entropy`` under
+    ``loss_parallel()`` on a class-sharded DTensor, forward and backward, on ``world``
+    CPU processes: the median time (the slowest rank's), the peak extra memory of one
+    run (the largest rank's) and the error of the loss and gradient shard against a
+    float64 reference. Run in a fresh process (as :func:`peak_memory`), which spawns the
+    ranks.
+    """
+    payload = json.dumps(
+        {"parallel": {"n": n, "c": c, "world": world, "repeats": repeats}}
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "xent._measure", payload],
+        capture_output=True,
+        text=True,
+        env=_MALLOC_ENV,
+        timeout=600,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("PARALLEL ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:120]
+        raise RuntimeError(f"the parallel run failed: {tail}")
+    return json.loads(lines[-1][len("PARALLEL ") :])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _parallel_main(spec: dict) -> None:
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = str(Path(folder) / "rows.json")
+        mp.spawn(
+            _parallel_worker,
+            args=(spec["world"], _free_port(), spec, out),
+            nprocs=spec["world"],
+        )
+        print("PARALLEL " + Path(out).read_text(), flush=True)
+
+
+def _parallel_worker(rank: int, world: int, port: int, spec: dict, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+        from torch.distributed.tensor.parallel import loss_parallel
+
+        from xent import torch as xt
+
+        case = {"n": spec["n"], "c": spec["c"]}
+        logits, target = _ce_data(case)
+        mesh = init_device_mesh("cpu", (world,))
+        z_dt = distribute_tensor(torch.from_numpy(logits), mesh, [Shard(1)])
+        t = torch.from_numpy(target)
+        t_dt = distribute_tensor(t, mesh, [Replicate()])
+        shard = z_dt.to_local()
+        start = sum(  # where this rank's classes start (DTensor shards as torch.chunk)
+            len(part) for part in torch.arange(spec["c"]).chunk(world)[:rank]
+        )
+
+        def ours():
+            x = shard.detach().requires_grad_()
+            loss = xt.vocab_parallel_cross_entropy(x, t)
+            loss.backward()
+            return loss.detach(), x.grad
+
+        def peer():
+            x = z_dt.detach().requires_grad_()
+            with loss_parallel():
+                loss = F.cross_entropy(x, t_dt)
+                loss.backward()
+            return loss.detach().full_tensor(), x.grad.to_local()
+
+        reference = torch.from_numpy(logits).double().requires_grad_()
+        want = F.cross_entropy(reference, t)
+        want.backward()
+        want_grad = reference.grad[:, start : start + shard.shape[-1]]
+        results = {}
+        for name, fn in (("vocab-parallel", ours), ("loss-parallel", peer)):
+            dist.barrier()
+            seconds = median_time(fn, spec["repeats"])
+            gc.collect()
+            dist.barrier()
+            Path("/proc/self/clear_refs").write_text("5")
+            before = _status_bytes("VmRSS")
+            loss, grad = fn()
+            peak = max(0, _status_bytes("VmHWM") - before)
+            error = max(
+                abs(float(loss) - float(want)),
+                float((grad.double() - want_grad).abs().max()),
+            )
+            results[name] = (seconds, peak, error)
+        gathered = [None] * world
+        dist.all_gather_object(gathered, results)
+        if rank == 0:
+            rows = []
+            for name in ("vocab-parallel", "loss-parallel"):
+                per_rank = [g[name] for g in gathered]
+                rows.append(
+                    {
+                        "kind": "parallel",
+                        "impl": name,
+                        "mode": "fwdbwd",
+                        "n": spec["n"],
+                        "c": spec["c"],
+                        "world": world,
+                        "seconds": max(r[0] for r in per_rank),
+                        "peak_bytes": max(r[1] for r in per_rank),
+                        "max_error": max(r[2] for r in per_rank),
+                    }
+                )
+            Path(out).write_text(json.dumps(rows))
+    finally:
+        dist.destroy_process_group()
 
 
 # --------------------------------------------------------------------------------------
@@ -508,6 +688,9 @@ def _by_framework(cases: list[dict]) -> list[list[tuple[int, dict]]]:
 
 def _main(payload: str) -> None:
     spec = json.loads(payload)
+    if "parallel" in spec:
+        _parallel_main(spec["parallel"])
+        return
     peaks = []
     for case in spec["cases"]:
         try:
