@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from xent import _checks
 from xent import torch as xt
 from xent.tracking import Run
 
@@ -32,6 +33,7 @@ __all__ = [
     "context_windows",
     "evaluate",
     "fit",
+    "mean_log_z",
     "Fit",
     "sample",
 ]
@@ -149,6 +151,25 @@ def evaluate(model: CharMLP, ids: ArrayLike, *, batch_size: int = 4096) -> float
     return float(total) / target.numel()
 
 
+@torch.no_grad()
+def mean_log_z(model: CharMLP, ids: ArrayLike, *, batch_size: int = 4096) -> float:
+    r"""Mean log-partition function :math:`\log Z = \log \sum_c e^{z_c}` of the
+    model's logits at the positions ``ids[1:]``.
+
+    The softmax ignores it (shifting every logit by the same number changes nothing),
+    so only an auxiliary loss such as the z-loss holds it in place; see the chapter
+    "Training language models".
+    """
+    batch_size = _positive_int("batch_size", batch_size)
+    device = next(model.parameters()).device
+    context, target = _tensors(model, ids, device)
+    total = 0.0
+    for start in range(0, target.numel(), batch_size):
+        rows = slice(start, start + batch_size)
+        total += float(xt.logsumexp(model.logits(context[rows])).double().sum())
+    return total / target.numel()
+
+
 class Fit(NamedTuple):
     """What :func:`fit` returns: the trained model and one row of metrics per epoch."""
 
@@ -166,20 +187,24 @@ def fit(
     lr: float = 3e-3,
     seed: int = 0,
     run: Run | None = None,
+    z_loss_scale: float = 0.0,
 ) -> Fit:
-    """Train ``model`` with Adam on minibatches of positions drawn without replacement.
+    r"""Train ``model`` with Adam on minibatches of positions drawn without replacement.
 
     An epoch visits every character of ``train_ids[1:]`` once, in an order fixed by
     ``seed``. After each epoch the mean training loss of the epoch (nats) and the loss
     on ``val_ids`` are recorded, the latter also in bits per character and as
-    perplexity, and logged to ``run`` when given. The model stays on its device; the
-    data are moved there once. Raises ``ValueError`` for bad sizes or ids outside the
-    vocabulary.
+    perplexity, and logged to ``run`` when given, with the mean :math:`\log Z` of the
+    held-out logits (:func:`mean_log_z`). ``z_loss_scale`` adds PaLM's z-loss
+    ``z_loss_scale * (log Z)**2`` to the training loss (the recorded losses are the
+    cross-entropy alone). The model stays on its device; the data are moved there once.
+    Raises ``ValueError`` for bad sizes or ids outside the vocabulary.
     """
     num_epochs = _positive_int("num_epochs", num_epochs)
     batch_size = _positive_int("batch_size", batch_size)
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
         raise ValueError(f"lr must be a positive number; got {lr!r}")
+    z_loss_scale = _checks.z_loss_scale(z_loss_scale)
     device = next(model.parameters()).device
     context, target = _tensors(model, train_ids, device, "train_ids")
     _ids("val_ids", val_ids, model.vocab_size)
@@ -192,11 +217,21 @@ def fit(
         total = torch.zeros((), device=device)
         for start in range(0, order.numel(), batch_size):
             rows = order[start : start + batch_size]
-            loss = model.loss(context[rows], target[rows])
+            if z_loss_scale:
+                loss, z_loss = model.loss(
+                    context[rows],
+                    target[rows],
+                    z_loss_scale=z_loss_scale,
+                    return_z_loss=True,
+                )
+            else:
+                loss = model.loss(context[rows], target[rows])
+                z_loss = torch.zeros_like(loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.detach() * rows.numel()  # stays on the device: no sync
+            # the cross-entropy alone; stays on the device: no sync
+            total += (loss.detach() - z_loss) * rows.numel()
         model.eval()
         val_loss = evaluate(model, val_ids)
         row = {
@@ -205,6 +240,7 @@ def fit(
             "val_loss": val_loss,
             "val_bits_per_char": val_loss / math.log(2),
             "val_perplexity": math.exp(val_loss),
+            "val_log_z": mean_log_z(model, val_ids),
         }
         history.append(row)
         if run is not None:
