@@ -1,9 +1,9 @@
 """Every backend against PyTorch's own losses, for every combination of options.
 
 PyTorch is the oracle (``torch.nn.functional``); each test runs once per backend. Random
-cases come from hypothesis: shapes (unbatched, empty, extra dimensions), dtypes, class-index
-and probability targets, weights, ignored targets (outside and inside [0, C)), reductions,
-label smoothing and logits up to 1e4 in size.
+cases come from hypothesis: shapes (unbatched, empty, extra dimensions), dtypes,
+class-index and probability targets, weights, ignored targets (outside and inside [0,
+C)), reductions, label smoothing and logits up to 1e4 in size.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def tolerance(dtype, scale=1.0):
     }
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Multi-class cross-entropy and NLL
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @st.composite
@@ -145,9 +145,9 @@ def test_cross_entropy_is_nll_of_log_softmax(b):
     np.testing.assert_allclose(b.np(a), b.np(c), rtol=1e-12)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Binary losses and focal loss
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @st.composite
@@ -321,9 +321,9 @@ def test_focal_loss_with_gamma_zero_is_weighted_bce(b):
     np.testing.assert_allclose(b.np(focal), b.np(bce), rtol=1e-12)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Building blocks
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @given(
@@ -373,9 +373,9 @@ def test_logsumexp_gradient_is_softmax(b):
     )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Extremes: huge logits, exact 0 and 1, one class, empty batches, half precision
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -471,9 +471,9 @@ def test_targets_as_other_integer_dtypes(b):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Finite differences: the gradients are those of the loss as computed
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def numeric_grad(f, x, h=1e-6):
@@ -537,9 +537,9 @@ def test_binary_gradients_match_finite_differences(b):
     )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Properties
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @given(case=ce_cases())
@@ -608,9 +608,9 @@ def test_gradient_is_softmax_minus_onehot(b, batch, num_classes, scale, seed):
     np.testing.assert_allclose(grad[0], expected, rtol=1e-10, atol=1e-14)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # The API is the same everywhere
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_same_functions_same_order_same_signatures():

@@ -1,8 +1,9 @@
-"""Smoke test of the benchmark: ``python -m bench --quick`` runs, prints its table, writes JSON.
+"""Smoke test of the benchmark: ``python -m bench --quick`` runs, prints its table,
+writes JSON.
 
 Timings are never asserted (they depend on the machine and on what else runs); only that
-every case produced its numbers, that the errors against the float64 reference are small,
-and that the peak memory was measured in fresh processes.
+every case produced its numbers, that the errors against the float64 reference are
+small, and that the peak memory was measured in fresh processes.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
 
 
 def test_compiled_rows_are_compared_with_their_compiled_baselines():
-    """``x compiled``: a compiled xent row's time over the compiled built-in's, same size."""
+    """``x compiled``: a compiled xent row's time over the compiled built-in's, same
+    size."""
     from bench import _add_ratios, format_table
 
     def row(impl, seconds, kind="ce", peak=None):

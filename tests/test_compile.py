@@ -1,12 +1,13 @@
 """``xent.torch`` under ``torch.compile(fullgraph=True)`` and on ``meta`` tensors.
 
-``fullgraph=True`` fails on any graph break, and every read of a tensor's value on the host
-(``.item()``, ``bool(tensor)``, ``if tensor.any():``) is one: a function that compiles
-this way never waits for the device. The grid of functions and options is compiled with the
-``aot_eager`` backend, which traces the forward and backward graphs as inductor would but
-skips its code generation (seconds instead of minutes on two cores); one test compiles every
-function once with inductor and compares values and gradients with eager code. The oracle
-is eager ``xent.torch``, itself held to ``torch.nn.functional`` by the other test files.
+``fullgraph=True`` fails on any graph break, and every read of a tensor's value on the
+host (``.item()``, ``bool(tensor)``, ``if tensor.any():``) is one: a function that
+compiles this way never waits for the device. The grid of functions and options is
+compiled with the ``aot_eager`` backend, which traces the forward and backward graphs as
+inductor would but skips its code generation (seconds instead of minutes on two cores);
+one test compiles every function once with inductor and compares values and gradients
+with eager code. The oracle is eager ``xent.torch``, itself held to
+``torch.nn.functional`` by the other test files.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def fresh_dynamo():
 
 
 def _data(seed: int = 0):
-    """Small seeded inputs: logits (6, 5), every kind of target, weights, a linear layer."""
+    """Small seeded inputs: logits (6, 5), every kind of target, weights, a linear
+    layer."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(6, 5, generator=g, dtype=torch.float64)
     return {
@@ -143,7 +145,8 @@ CASES = [
 
 
 def _inputs(names, grads, options, data):
-    """Fresh leaf tensors (those in ``grads`` require a gradient) and resolved options."""
+    """Fresh leaf tensors (those in ``grads`` require a gradient) and resolved
+    options."""
     leaves = {
         k: v.detach().clone().requires_grad_(k in grads and v.is_floating_point())
         for k, v in data.items()

@@ -1,10 +1,11 @@
-"""``xent.torch`` on the default device: the same numbers as PyTorch's built-ins, and memory.
+"""``xent.torch`` on the default device: the same numbers as PyTorch's built-ins, and
+memory.
 
-The device is the GPU when ``torch.cuda`` sees one (``scripts/gpu-check.sh`` runs this file
-there), else the CPU, or whatever ``XENT_TEST_DEVICE`` names. Memory is measured by
-``xent._measure`` in fresh processes (``torch.cuda.max_memory_allocated`` on a GPU, the peak
-resident set on a CPU) and compared with the targets of the chapter "Cross-entropy at
-scale"; times are never asserted (the benchmark prints them).
+The device is the GPU when ``torch.cuda`` sees one (``scripts/gpu-check.sh`` runs this
+file there), else the CPU, or whatever ``XENT_TEST_DEVICE`` names. Memory is measured by
+``xent._measure`` in fresh processes (``torch.cuda.max_memory_allocated`` on a GPU, the
+peak resident set on a CPU) and compared with the targets of the chapter "Cross-entropy
+at scale"; times are never asserted (the benchmark prints them).
 """
 
 from __future__ import annotations
@@ -130,14 +131,16 @@ def _peak_ratio(case: dict, baseline: dict) -> float:
 
 
 def test_cross_entropy_memory_is_at_most_half_of_f_cross_entropy():
-    """The issue's target: forward and backward peak extra memory <= 0.5x the eager loss's."""
+    """The issue's target: forward and backward peak extra memory <= 0.5x the eager
+    loss's."""
     size = {"kind": "ce", "mode": "fwdbwd", "n": 4096, "c": 32000, "device": DEVICE}
     ratio = _peak_ratio({**size, "impl": "xent-torch"}, {**size, "impl": "torch-eager"})
     assert ratio <= 0.5, f"peak memory {ratio:.2f}x F.cross_entropy's"
 
 
 def test_linear_cross_entropy_memory_is_at_most_a_quarter_of_the_eager_composition():
-    """The issue's target at N=2048, d=512, V=32000: peak extra memory <= 0.25x eager."""
+    """The issue's target at N=2048, d=512, V=32000: peak extra memory <= 0.25x
+    eager."""
     size = {"kind": "linear", "mode": "fwdbwd", "n": 2048, "d": 512, "v": 32000}
     size["device"] = DEVICE
     ratio = _peak_ratio(
@@ -193,8 +196,8 @@ def _every_function(z, index, probs, binary, hidden, W, bias):
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_no_call_waits_for_the_device(compiled):
     """Under ``torch.cuda.set_sync_debug_mode("error")`` any host-device synchronisation
-    (a value read on the host, a blocking copy) raises: the losses never make one, eager or
-    compiled, forward or backward."""
+    (a value read on the host, a blocking copy) raises: the losses never make one, eager
+    or compiled, forward or backward."""
     if not DEVICE.startswith("cuda"):
         pytest.skip("synchronisation debug mode exists for CUDA only")
     gen = torch.Generator().manual_seed(0)

@@ -1,4 +1,5 @@
-"""Bad input gets a ValueError that names the argument and the problem, in every backend."""
+"""Bad input gets a ValueError that names the argument and the problem, in every
+backend."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The blocked NumPy cross-entropy and the memory-lean PyTorch one: same numbers, less memory.
+"""The blocked NumPy cross-entropy and the memory-lean PyTorch one: same numbers, less
+memory.
 
 Blocks and chunks are made tiny here so that every batch spans many of them, with block
 boundaries inside the batch; the results must equal the plain formula (NumPy) and
@@ -98,7 +99,8 @@ def test_numpy_block_count_does_not_change_the_result(monkeypatch):
 
 
 def _numpy_peak(logits, target, **options) -> int:
-    """Peak bytes that NumPy allocates during one call of ``xn.cross_entropy`` (after a warm-up)."""
+    """Peak bytes that NumPy allocates during one call of ``xn.cross_entropy`` (after a
+    warm-up)."""
     xn.cross_entropy(logits, target, **options)
     tracemalloc.start()
     try:
@@ -114,7 +116,8 @@ def test_numpy_memory_is_bounded_by_a_block_not_the_batch():
     target = rng.integers(0, 4096, size=4096)
     peak = _numpy_peak(logits, target, label_smoothing=0.1)
     assert peak <= 0.05 * logits.nbytes, f"{peak / logits.nbytes:.3f} of the logits"
-    # One scratch block (the shifted logits, then their exponentials) and per-row numbers.
+    # One scratch block (the shifted logits, then their exponentials) and per-row
+    # numbers.
     assert peak <= blocked._BLOCK_BYTES + 96 * len(logits), peak / blocked._BLOCK_BYTES
 
 
@@ -124,15 +127,16 @@ def test_numpy_probability_targets_are_read_a_block_at_a_time(target_dtype):
     logits = rng.standard_normal((2048, 4096), dtype=np.float32)  # 32 MiB
     probs = rng.dirichlet(np.ones(4096), size=2048).astype(target_dtype)
     peak = _numpy_peak(logits, probs, label_smoothing=0.1)
-    # Neither the range check nor a float64 target makes an (N, C) copy: a few blocks at most.
+    # Neither the range check nor a float64 target makes an (N, C) copy: a few blocks at
+    # most.
     assert peak <= 6 * blocked._BLOCK_BYTES + 96 * len(logits), (
         peak / blocked._BLOCK_BYTES
     )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # PyTorch
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 torch = pytest.importorskip("torch", reason="the rest of this file tests xent.torch")
 F = torch.nn.functional
@@ -226,7 +230,8 @@ def test_torch_saves_two_numbers_per_row_not_the_log_softmax():
 @pytest.mark.parametrize("options", OPTIONS[::3])
 @pytest.mark.parametrize("probs", [False, True])
 def test_torch_second_derivatives_match_f_cross_entropy(options, probs):
-    """Double backward: a Hessian-vector product, and differentiating the incoming gradient."""
+    """Double backward: a Hessian-vector product, and differentiating the incoming
+    gradient."""
     logits, target, options = _torch_case(options, probs, lead=(6,))
     reduce_shape = logits.shape[:-1] if options["reduction"] == "none" else ()
     gen = torch.Generator().manual_seed(7)

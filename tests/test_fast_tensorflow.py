@@ -1,8 +1,9 @@
 """``xent.tensorflow.cross_entropy``'s memory-lean gradients against PyTorch's autograd.
 
 The loss has small custom gradients (chapter "Cross-entropy at scale"), so the gradients
-with respect to every differentiable input (logits, class weights, probability targets) and
-the second derivatives are checked here against ``F.cross_entropy``, for every option.
+with respect to every differentiable input (logits, class weights, probability targets)
+and the second derivatives are checked here against ``F.cross_entropy``, for every
+option.
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ def _case(probs: bool, ignore_index: int, seed: int = 0):
 
 
 def _torch_loss(z, w, t, probs, options):
-    """F.cross_entropy on the classes-first layout that it expects for extra dimensions."""
+    """F.cross_entropy on the classes-first layout that it expects for extra
+    dimensions."""
     target = t.movedim(-1, 1) if probs else t
     return F.cross_entropy(z.movedim(-1, 1), target, weight=w, **options)
 
 
 def _torch_formula(z, w, t, probs, options):
-    """The loss written in PyTorch ops, differentiable in ``w`` too (``nll_loss`` is not)."""
+    """The loss written in PyTorch ops, differentiable in ``w`` too (``nll_loss`` is
+    not)."""
     if probs:
         return _torch_loss(z, w, t, probs, options)
     eps, ignore_index = options["label_smoothing"], options["ignore_index"]
@@ -97,7 +100,8 @@ def test_gradients_for_logits_weight_and_target_match_torch(options, probs):
 @pytest.mark.parametrize("options", OPTIONS[::3])
 @pytest.mark.parametrize("probs", [False, True])
 def test_second_derivatives_match_torch(options, probs):
-    """A Hessian-vector product: the gradient of <gradient, v> with respect to the logits."""
+    """A Hessian-vector product: the gradient of <gradient, v> with respect to the
+    logits."""
     if probs:
         options = {**options, "ignore_index": -100}
     logits, weight, target, upstream = _case(probs, options["ignore_index"], seed=1)

@@ -1,7 +1,7 @@
 """Where TensorFlow/Keras and PyTorch define the same quantity, xent agrees with both.
 
-Also: the TensorFlow backend under ``tf.function`` (shape errors while tracing, value checks
-as graph assertions) and the PyTorch backend on the device of its input.
+Also: the TensorFlow backend under ``tf.function`` (shape errors while tracing, value
+checks as graph assertions) and the PyTorch backend on the device of its input.
 """
 
 from __future__ import annotations

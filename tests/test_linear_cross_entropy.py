@@ -1,4 +1,5 @@
-"""``xent.torch.linear_cross_entropy`` against the eager ``F.cross_entropy(F.linear(...))``.
+"""``xent.torch.linear_cross_entropy`` against the eager
+``F.cross_entropy(F.linear(...))``.
 
 Loss and gradients with respect to hidden, weight and bias, for every reduction, label
 smoothing, ignored rows, leading dimensions, chunk sizes that do and do not divide the

@@ -2,10 +2,10 @@
 
 ``z_loss_scale`` adds ``scale * (log Z)**2`` per counted row (PaLM's auxiliary loss) and
 ``softcap`` replaces the logits ``z`` by ``softcap * tanh(z / softcap)`` (Gemma 2). The
-oracle is the explicit formula composed from ``torch.nn.functional`` ops, with autograd for
-the gradients; ``xent.torch`` (eager memory-lean path, its chunked and twice-differentiable
-variants, the fused linear path, and ``torch.compile``), ``xent.numpy`` and
-``xent.tensorflow`` are held to it.
+oracle is the explicit formula composed from ``torch.nn.functional`` ops, with autograd
+for the gradients; ``xent.torch`` (eager memory-lean path, its chunked and
+twice-differentiable variants, the fused linear path, and ``torch.compile``),
+``xent.numpy`` and ``xent.tensorflow`` are held to it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""``xent.torch.vocab_parallel_cross_entropy`` on 2 and 4 CPU processes (gloo, loopback).
+"""``xent.torch.vocab_parallel_cross_entropy`` on 2 and 4 CPU processes (gloo,
+loopback).
 
-Each worker holds one slice of the classes of the same random logits; its loss must equal
-``F.cross_entropy`` on the whole logits, and its gradient the matching slice of the whole
-gradient. The same workers also hold it to PyTorch's own tensor-parallel loss,
+Each worker holds one slice of the classes of the same random logits; its loss must
+equal ``F.cross_entropy`` on the whole logits, and its gradient the matching slice of
+the whole gradient. The same workers also hold it to PyTorch's own tensor-parallel loss,
 ``F.cross_entropy`` under ``torch.distributed.tensor.parallel.loss_parallel()`` on a
 vocabulary-sharded DTensor (one spawn per world size for every case). Workers check and
 raise; ``torch.multiprocessing.spawn`` re-raises in this process.

@@ -332,8 +332,8 @@ def _synced(torch, device: str, fn: Callable[[], tuple]) -> Callable[[], tuple]:
 
 
 def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
-    """Median wall time of ``repeats`` runs, in seconds, after three untimed warm-up runs
-    (a traced TensorFlow graph, say, is still optimised during its first calls).
+    """Median wall time of ``repeats`` runs, in seconds, after three untimed warm-up
+    runs (a traced TensorFlow graph, say, is still optimised during its first calls).
     """
     for _ in range(3):
         fn()

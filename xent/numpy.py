@@ -153,8 +153,9 @@ def _row_max(x: NDArray, axis: int) -> NDArray:
 def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> NDArray:
     r"""Log of the sum of exponentials, :math:`\log \sum_j e^{x_j}`, without overflow.
 
-    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps every
-    exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical stability").
+    Subtracting the maximum :math:`m` first, :math:`m + \log \sum_j e^{x_j - m}`, keeps
+    every exponent at most :math:`e^0 = 1` (derived in the chapter "Numerical
+    stability").
 
     Shapes: ``x: (..., C)`` gives ``(...)``, or ``(..., 1)`` with ``keepdims=True``.
     Raises ``ValueError`` when ``x`` is not floating-point.
@@ -176,10 +177,11 @@ def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> NDArray:
 def log_softmax(x: ArrayLike, axis: int = -1) -> NDArray:
     r"""Logarithm of the softmax, :math:`x_i - \log \sum_j e^{x_j}`, computed stably.
 
-    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted terms
-    keeps full precision even where :math:`m` itself is large.
+    Computed as :math:`(x_i - m) - \log \sum_j e^{x_j - m}`: subtracting the shifted
+    terms keeps full precision even where :math:`m` itself is large.
 
-    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float
+    input.
 
     >>> log_softmax(np.array([0.0, 0.0])).round(4)
     array([-0.6931, -0.6931])
@@ -195,9 +197,11 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> NDArray:
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> NDArray:
-    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along ``axis``.
+    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`: non-negative, sums to one along
+    ``axis``.
 
-    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float input.
+    Shapes: ``x: (..., C)`` gives ``(..., C)``. Raises ``ValueError`` for non-float
+    input.
 
     >>> softmax(np.array([1.0, 1.0, 1.0, 1.0]))
     array([0.25, 0.25, 0.25, 0.25])

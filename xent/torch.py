@@ -474,8 +474,9 @@ def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
         keep, target, torch.zeros_like(target)
     )  # a valid index; masked below
     if torch.compiler.is_compiling():
-        # A masked sum instead of a gather: its gradient is a mask the compiler fuses into
-        # the softmax's, where a gather's would scatter into an (..., C) array of zeros.
+        # A masked sum instead of a gather: its gradient is a mask the compiler fuses
+        # into the softmax's, where a gather's would scatter into an (..., C) array of
+        # zeros.
         classes = torch.arange(log_probs.shape[-1], device=log_probs.device)
         is_target = classes == safe.unsqueeze(-1)  # (..., C), never materialised
         picked = torch.where(is_target, log_probs, 0).sum(-1)  # (...)
@@ -727,8 +728,8 @@ def linear_cross_entropy(
     logits. See the chapter "Cross-entropy at scale". The gradients are computed once
     and cannot be differentiated again (``create_graph=True`` raises a
     ``RuntimeError``): for second derivatives use the eager composition. Under
-    ``torch.compile`` it is that composition, ``cross_entropy(F.linear(...))``, which the
-    compiler fuses: the compiler cannot keep the chunk loop lean (measured: it held
+    ``torch.compile`` it is that composition, ``cross_entropy(F.linear(...))``, which
+    the compiler fuses: the compiler cannot keep the chunk loop lean (measured: it held
     about four copies of the logits where the compiled composition holds one and a
     quarter), so compiled code holds the logits, as compiled ``F.cross_entropy`` does.
     ``z_loss_scale``, ``softcap`` and ``return_z_loss`` are those of
@@ -915,7 +916,8 @@ def default_device() -> torch.device:
 
 
 # --------------------------------------------------------------------------------------
-# Large output spaces (chapter "Large output spaces"; computed in xent/_torch_sampled.py)
+# Large output spaces (chapter "Large output spaces"; computed in
+# xent/_torch_sampled.py)
 # --------------------------------------------------------------------------------------
 
 from xent import _torch_sampled  # noqa: E402  (it imports this module's helpers)
