@@ -243,7 +243,7 @@ def _rows_loss(z, target, keep, w, eps, zs=0.0, cap=None, scratch=None):
         if zs:
             loss = loss + _z_term(m, log_sum, zs)
         return loss, m, log_sum
-    nll = lam - shifted.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # -log q_t >= 0
+    nll = lam - shifted.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # -log q_y >= 0
     if w is not None:
         nll = w[target] * nll
     if eps > 0:
@@ -619,7 +619,7 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         )  # (3, N): one message
         dist.all_reduce(parts, op=dist.ReduceOp.SUM, group=group)
         log_sum = torch.log(parts[0])[:, None]
-        nll = log_sum[:, 0] - parts[1]  # -log q_t
+        nll = log_sum[:, 0] - parts[1]  # -log q_y
         if label_smoothing > 0:
             smooth = num_classes * log_sum[:, 0] - parts[2]  # sum_c -log q_c
             nll = (1 - label_smoothing) * nll + label_smoothing / num_classes * smooth

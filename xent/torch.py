@@ -300,11 +300,11 @@ def cross_entropy(
 ) -> Tensor | tuple[Tensor, Tensor]:
     r"""Cross-entropy between ``target`` and the softmax of ``logits``.
 
-    For a class index :math:`t`, the loss of one row is :math:`-w_t \log q_t` with
+    For a class index :math:`y`, the loss of one row is :math:`-w_y \log q_y` with
     :math:`q = \mathrm{softmax}(z)`; with label smoothing :math:`\varepsilon` it is
-    :math:`(1-\varepsilon)(-w_t \log q_t) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
-    For class probabilities :math:`y` it is :math:`-\sum_c w_c y'_c \log q_c` with
-    :math:`y' = (1-\varepsilon) y + \varepsilon / C`. ``"mean"`` divides by the summed
+    :math:`(1-\varepsilon)(-w_y \log q_y) + \frac{\varepsilon}{C}\sum_c w_c(-\log q_c)`.
+    For class probabilities :math:`p` it is :math:`-\sum_c w_c p'_c \log q_c` with
+    :math:`p' = (1-\varepsilon) p + \varepsilon / C`. ``"mean"`` divides by the summed
     weight of the non-ignored targets (class indices) or by the number of rows
     (probabilities), exactly as ``torch.nn.functional.cross_entropy`` does.
 
@@ -500,8 +500,8 @@ def nll_loss(
 ) -> Tensor:
     r"""Negative log-likelihood of class indices under given log-probabilities.
 
-    One element's loss is :math:`-w_t \cdot \mathrm{log\_probs}_t`; ``"mean"`` divides
-    the sum by :math:`\sum w_t` over the targets that are not ``ignore_index``, as
+    One element's loss is :math:`-w_y \cdot \mathrm{log\_probs}_y`; ``"mean"`` divides
+    the sum by :math:`\sum w_y` over the targets that are not ``ignore_index``, as
     ``torch.nn.functional.nll_loss``. ``cross_entropy(z, t)`` equals
     ``nll_loss(log_softmax(z), t)``.
 
