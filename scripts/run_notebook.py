@@ -1,9 +1,11 @@
-"""Run a notebook's code cells in order in this Python, without Jupyter: ``run_notebook.py NB``.
+"""Run a notebook's code cells in order in this Python, without Jupyter:
+``run_notebook.py NB``.
 
-For machines that have the notebook's libraries but no Jupyter kernel (the GPU machine of
-``scripts/gpu-check.sh``). The cells share one namespace, as in a kernel; figures go to the
-Agg backend; each cell's time is printed after its own output. The tests execute notebooks
-in a real kernel (``tests/test_notebooks.py``); this is only a way to run them elsewhere.
+For machines that have the notebook's libraries but no Jupyter kernel (the GPU machine
+of ``scripts/gpu-check.sh``). The cells share one namespace, as in a kernel; figures go
+to the Agg backend; each cell's time is printed after its own output. The tests execute
+notebooks in a real kernel (``tests/test_notebooks.py``); this is only a way to run them
+elsewhere.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """One interface over the three backends for the tests, and PyTorch as the oracle.
 
-Tests take the ``backend`` fixture (see ``backend_fixture``) and never branch on frameworks
-themselves: ``b.arr(x)`` turns a NumPy array into the backend's tensor, ``b.np(y)`` turns a
-result back, and ``b.grad(f, x)`` differentiates ``sum(f(x))`` with the framework's autograd
-(or is ``None`` for NumPy, which has the analytic ``cross_entropy_grad`` instead).
+Tests take the ``backend`` fixture (see ``backend_fixture``) and never branch on
+frameworks themselves: ``b.arr(x)`` turns a NumPy array into the backend's tensor,
+``b.np(y)`` turns a result back, and ``b.grad(f, x)`` differentiates ``sum(f(x))`` with
+the framework's autograd (or is ``None`` for NumPy, which has the analytic
+``cross_entropy_grad`` instead).
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@
 
 Which book is tested:
 
-* ``XENT_BOOK_DIR`` (default: the repository root) is the book's source folder; its HTML is
-  ``$XENT_BOOK_DIR/_build/html``. Point it at a throwaway copy to test that copy.
-* ``XENT_BOOK_BUILT=1`` says the HTML is already built (e.g. by ``make book``): the tests use
-  it as it is, and skip when it is missing. Otherwise the first test that needs the book runs
-  ``jupyter-book build <dir> -W -n --keep-going`` once for the whole pytest session (with
-  pytest-xdist, one worker builds and the others wait for it) and fails with the build log if
-  the build fails.
+* ``XENT_BOOK_DIR`` (default: the repository root) is the book's source folder; its HTML
+  is ``$XENT_BOOK_DIR/_build/html``. Point it at a throwaway copy to test that copy.
+* ``XENT_BOOK_BUILT=1`` says the HTML is already built (e.g. by ``make book``): the
+  tests use it as it is, and skip when it is missing. Otherwise the first test that
+  needs the book runs ``jupyter-book build <dir> -W -n --keep-going`` once for the whole
+  pytest session (with pytest-xdist, one worker builds and the others wait for it) and
+  fails with the build log if the build fails.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def book_config() -> dict:
 
 
 def toc_docnames() -> list[str]:
-    """Every page that ``_toc.yml`` lists, root first, as Sphinx docnames (no suffix)."""
+    """Every page that ``_toc.yml`` lists, root first, as Sphinx docnames (no
+    suffix)."""
     toc = yaml.safe_load((book_dir() / "_toc.yml").read_text(encoding="utf-8"))
     names = [toc["root"]]
 
@@ -112,7 +113,8 @@ def _build_book(source: Path, log: Path) -> None:
             and "[IPKernelApp]" not in line
         ]
         pytest.fail(
-            f"`{' '.join(command)}` failed (exit {result.returncode}) after {seconds:.0f} s; "
+            f"`{' '.join(command)}` failed (exit {result.returncode}) "
+            f"after {seconds:.0f} s; "
             f"full log in {log}.\nWarnings and errors:\n"
             + "\n".join(problems[-60:])
             + f"\nEnd of the log:\n{text[-3000:]}",
@@ -152,7 +154,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def book_server(built_book: Path) -> Iterator[str]:
-    """A loopback HTTP server over the built HTML; yields its base URL (with a final slash)."""
+    """A loopback HTTP server over the built HTML; yields its base URL (with a final
+    slash)."""
     handler = functools.partial(_QuietHandler, directory=str(built_book))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -166,10 +169,12 @@ def book_server(built_book: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Debian's headless Chromium driven by Playwright (skips when either is missing)."""
+    """Debian's headless Chromium driven by Playwright (skips when either is
+    missing)."""
     if not CHROMIUM.exists():
         pytest.skip(
-            f"{CHROMIUM} is missing: apt-get install chromium (scripts/ensure-chromium.sh)"
+            f"{CHROMIUM} is missing: apt-get install chromium "
+            "(scripts/ensure-chromium.sh)"
         )
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed"

@@ -98,8 +98,9 @@ def test_logit_adjustment_example(torch):
     printed(
         LARGE,
         f"With $\\pi = {prior}$ and an input where $\\eta = {eta}$, the plain model's "
-        f"logit is $\\operatorname{{logit}}({eta}) \\approx {plain:.4f}$ and it predicts "
-        f"class $0$; both the adjusted loss and `pos_weight` $= {round(1 / prior - 1)}$ "
+        f"logit is $\\operatorname{{logit}}({eta}) \\approx {plain:.4f}$ "
+        "and it predicts class $0$; both the adjusted loss and "
+        f"`pos_weight` $= {round(1 / prior - 1)}$ "
         f"learn ${plain:.4f} + {shift:.4f} = {plain + shift:.4f}$, with "
         f"$\\log {round(1 / prior - 1)} \\approx {shift:.4f}$, and predict class $1$",
     )

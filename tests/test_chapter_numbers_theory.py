@@ -766,7 +766,8 @@ BASE_RATE, BIAS_DECAY = 0.9, 0.01
 
 
 def bias_loss(b: float, decay: float) -> float:
-    """Mean log loss of q = sigmoid(b) on labels with BASE_RATE positives, plus decay."""
+    """Mean log loss of q = sigmoid(b) on labels with BASE_RATE positives, plus
+    decay."""
     return ce(coin(sigmoid(b)), coin(BASE_RATE)) + decay * b**2
 
 
@@ -793,8 +794,9 @@ CHECKS += [
     (
         LIKELIHOOD,
         r"a fraction $0.9$ are positive. Maximum likelihood gives "
-        r"$b = \log 9 \approx 2.1972$ and $q = 0.9$; with the penalty $\lambda b^2$ and "
-        r"$\lambda = 0.01$, the minimum, where $\sigma(b) - 0.9 + 2 \lambda b = 0$, is at "
+        r"$b = \log 9 \approx 2.1972$ and $q = 0.9$; with the penalty "
+        r"$\lambda b^2$ and $\lambda = 0.01$, the minimum, where "
+        r"$\sigma(b) - 0.9 + 2 \lambda b = 0$, is at "
         r"$b \approx 1.8418$, and the model predicts $0.8632$ for a base rate of $0.9$",
         (
             BASE_RATE,
@@ -1062,7 +1064,8 @@ def test_chapter_4_claims():
     )
     # With a majority of 90%, the label entropy is less than half of log 2.
     assert xn.entropy(BIASED) < LN2 / 2
-    # The squared error's steepest push, 8/27, is less than a third of cross-entropy's 1.
+    # The squared error's steepest push, 8/27, is less than a third of
+    # cross-entropy's 1.
     assert 3 * -mse_grad(-LN(2)) < 1
     # At z = -10 the squared error pushes more than ten thousand times less.
     assert (1 - sigmoid(-10)) / -mse_grad(-10) > 1e4

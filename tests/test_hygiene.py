@@ -1,4 +1,5 @@
-"""Repository hygiene: cheap imports, lint, stripped notebooks, one list of dependencies."""
+"""Repository hygiene: cheap imports, lint, stripped notebooks, one list of
+dependencies."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def run_python(code: str) -> str:
 def test_import_xent_imports_no_framework():
     code = (
         "import sys, xent, xent.numpy, xent._checks\n"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'matplotlib', 'wandb') "
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', "
+        "'matplotlib', 'wandb') "
         "if m in sys.modules))"
     )
     assert run_python(code) == "[]"

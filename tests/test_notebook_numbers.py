@@ -2,11 +2,11 @@
 
 A notebook's Markdown may state a decimal only through a myst-nb glue role
 (``{glue:text}`name:.3f```), whose value the build takes from the executed cell that
-called ``glue("name", value)``. These tests read the committed notebooks (no execution):
-they fail when a Markdown cell gains a typed decimal, when a glue role names a value no
-code cell glues, and when a notebook that states claims has no hidden cell asserting them.
-The build (``jupyter-book build -W``) then fails if a glued name has no value or a hidden
-assertion stops being true.
+called ``glue("name", value)``. These tests read the committed notebooks (no
+execution): they fail when a Markdown cell gains a typed decimal, when a glue role
+names a value no code cell glues, and when a notebook that states claims has no hidden
+cell asserting them. The build (``jupyter-book build -W``) then fails if a glued name
+has no value or a hidden assertion stops being true.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""xent.train: gradients by hand against finite differences, logging, determinism, and the
-PyTorch and Keras loops against the frameworks' own losses."""
+"""xent.train: gradients by hand against finite differences, logging, determinism, and
+the PyTorch and Keras loops against the frameworks' own losses."""
 
 import numpy as np
 import pytest
@@ -102,9 +102,9 @@ def test_fit_numpy_refuses_other_inputs():
         train.fit_numpy(data.multilabel(n=20))
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # PyTorch
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -193,9 +193,9 @@ def test_fit_torch_bad_arguments(torch_one_thread):
         train.mlp_torch(2, 2, hidden_sizes=(0,))
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Keras
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_keras_loss_matches_keras_losses():

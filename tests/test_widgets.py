@@ -141,7 +141,8 @@ def test_live_step_and_errors():
 def test_importing_widgets_imports_no_plotting_or_framework():
     code = (
         "import sys, xent, xent.widgets; "
-        "print(sorted(m for m in ('matplotlib', 'IPython', 'ipywidgets', 'torch', 'tensorflow')"
+        "print(sorted(m for m in ('matplotlib', 'IPython', 'ipywidgets', "
+        "'torch', 'tensorflow')"
         " if m in sys.modules))"
     )
     out = subprocess.run(

@@ -1,8 +1,9 @@
 """0-d input to ``softmax``, ``log_softmax`` and ``logsumexp`` behaves as PyTorch's.
 
-PyTorch treats a 0-d tensor as a row of one class along dimension 0 (or -1): the softmax is
-1, the log-softmax 0, the log-sum-exp the value itself, with a 0-d result and gradients of
-0, 0 and 1. Each backend is held to ``torch`` itself on finite and non-finite values.
+PyTorch treats a 0-d tensor as a row of one class along dimension 0 (or -1): the softmax
+is 1, the log-softmax 0, the log-sum-exp the value itself, with a 0-d result and
+gradients of 0, 0 and 1. Each backend is held to ``torch`` itself on finite and
+non-finite values.
 """
 
 from __future__ import annotations

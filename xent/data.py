@@ -1,12 +1,14 @@
-"""Seeded toy datasets for the notebooks, as NumPy arrays split into training and validation.
+"""Seeded toy datasets for the notebooks, as NumPy arrays split into training and
+validation.
 
 Every function takes ``seed`` (with a fixed default) and ``val_fraction`` and returns a
-:class:`Split`. The same arguments always give the same arrays, so that a notebook shows the
-same numbers on every build. Class-labelled sets are split per class (stratified): each class
-keeps its share in both parts, which matters for the imbalanced set.
+:class:`Split`. The same arguments always give the same arrays, so that a notebook shows
+the same numbers on every build. Class-labelled sets are split per class (stratified):
+each class keeps its share in both parts, which matters for the imbalanced set.
 
-Shapes: ``X`` is ``(n, 2)`` float32 (points in the plane, easy to draw); ``y`` is ``(n,)``
-int64 class indices, or ``(n, L)`` float32 zeros and ones for the multi-label set.
+Shapes: ``X`` is ``(n, 2)`` float32 (points in the plane, easy to draw); ``y`` is
+``(n,)`` int64 class indices, or ``(n, L)`` float32 zeros and ones for the multi-label
+set.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ __all__ = ["Split", "blobs", "moons", "spirals", "imbalanced", "multilabel"]
 class Split:
     """A dataset split into training and validation parts.
 
-    ``X_train: (n_train, d)`` and ``X_val: (n_val, d)`` are float32; ``y_train`` and ``y_val``
-    are int64 class indices of shape ``(n,)``, or float32 ``(n, L)`` for multi-label targets.
-    ``num_classes`` is the number of classes (or of labels, for multi-label targets).
+    ``X_train: (n_train, d)`` and ``X_val: (n_val, d)`` are float32; ``y_train`` and
+    ``y_val`` are int64 class indices of shape ``(n,)``, or float32 ``(n, L)`` for
+    multi-label targets. ``num_classes`` is the number of classes (or of labels, for
+    multi-label targets).
 
     >>> split = blobs(n=40)
     >>> split.X_train.shape, split.X_val.shape, split.num_classes
@@ -49,9 +52,9 @@ class Split:
         return self.y_train.ndim == 2
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Checks and the split itself
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -89,7 +92,8 @@ def _split(
     val_fraction: float,
     rng: np.random.Generator,
 ) -> Split:
-    """Shuffle, then move ``val_fraction`` of each class (or of all rows) to validation."""
+    """Shuffle, then move ``val_fraction`` of each class (or of all rows) to
+    validation."""
     if y.ndim == 1:
         groups = [np.flatnonzero(y == c) for c in range(num_classes)]  # stratified
     else:
@@ -119,9 +123,9 @@ def _counts(n: int, num_classes: int) -> NDArray[np.int64]:
     )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Datasets
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def blobs(
@@ -134,10 +138,10 @@ def blobs(
 ) -> Split:
     """Isotropic Gaussian blobs, one per class, with centres evenly spaced on a circle.
 
-    The centres lie on a circle of radius 3, so with ``std=1`` neighbouring blobs overlap a
-    little and a linear classifier (softmax regression) does well but not perfectly.
-    Raises ``ValueError`` for ``n < 2 * num_classes``, ``num_classes < 2``, ``std <= 0``, a
-    negative ``seed`` or ``val_fraction`` outside ``(0, 1)``.
+    The centres lie on a circle of radius 3, so with ``std=1`` neighbouring blobs
+    overlap a little and a linear classifier (softmax regression) does well but not
+    perfectly. Raises ``ValueError`` for ``n < 2 * num_classes``, ``num_classes < 2``,
+    ``std <= 0``, a negative ``seed`` or ``val_fraction`` outside ``(0, 1)``.
 
     >>> split = blobs(n=100, num_classes=4, seed=1)
     >>> split.X_train.dtype, split.y_train.dtype, sorted(set(split.y_train.tolist()))
@@ -162,10 +166,10 @@ def moons(
 ) -> Split:
     """Two interleaving half circles, two classes: a set no straight line separates.
 
-    Class 0 lies on the upper half of the unit circle, class 1 on a lower half circle shifted
-    by ``(1, 0.5)``; Gaussian noise of standard deviation ``noise`` is added to every point.
-    Raises ``ValueError`` for ``n < 4``, negative ``noise`` or ``seed``, or ``val_fraction``
-    outside ``(0, 1)``.
+    Class 0 lies on the upper half of the unit circle, class 1 on a lower half circle
+    shifted by ``(1, 0.5)``; Gaussian noise of standard deviation ``noise`` is added to
+    every point. Raises ``ValueError`` for ``n < 4``, negative ``noise`` or ``seed``, or
+    ``val_fraction`` outside ``(0, 1)``.
 
     >>> split = moons(n=200)
     >>> split.num_classes, split.X_train.shape
@@ -202,8 +206,8 @@ def spirals(
     """Interleaved spiral arms, one per class (the classic CS231n toy problem).
 
     Arm :math:`c` holds points at radius :math:`r \\in (0, 1]` and angle
-    :math:`4r + 2\\pi c / C` plus Gaussian noise of standard deviation ``noise`` (in radians).
-    A linear model reaches only about chance; a small MLP separates the arms.
+    :math:`4r + 2\\pi c / C` plus Gaussian noise of standard deviation ``noise`` (in
+    radians). A linear model reaches only about chance; a small MLP separates the arms.
     Raises ``ValueError`` as :func:`blobs` does, and for negative ``noise``.
 
     >>> split = spirals(n=90, num_classes=3)
@@ -237,11 +241,11 @@ def imbalanced(
     """A binary set with a rare positive class: two overlapping Gaussians in the plane.
 
     Exactly ``round(positive_fraction * n)`` points are positive (class 1), centred at
-    ``(separation, 0)``; the negatives (class 0) are centred at the origin; both have unit
-    variance, so the classes overlap and a classifier trained without care favours class 0.
-    Raises ``ValueError`` for ``positive_fraction`` outside ``(0, 0.5]``, fewer than two
-    points in either class, ``separation < 0``, a negative ``seed`` or ``val_fraction``
-    outside ``(0, 1)``.
+    ``(separation, 0)``; the negatives (class 0) are centred at the origin; both have
+    unit variance, so the classes overlap and a classifier trained without care favours
+    class 0. Raises ``ValueError`` for ``positive_fraction`` outside ``(0, 0.5]``, fewer
+    than two points in either class, ``separation < 0``, a negative ``seed`` or
+    ``val_fraction`` outside ``(0, 1)``.
 
     >>> split = imbalanced(n=400, positive_fraction=0.1)
     >>> int(split.y_train.sum()), int(split.y_val.sum())  # 40 positives, split 30 / 10
@@ -284,11 +288,11 @@ def multilabel(
     """Points in the plane carrying several independent 0/1 labels at once.
 
     Label :math:`l` is on when the point lies on the positive side of a line through the
-    origin with normal at angle :math:`\\pi l / L`, after Gaussian noise of standard deviation
-    ``noise`` is added to the signed distance; a point can have any subset of labels. ``y``
-    has shape ``(n, L)`` and dtype float32, ready for ``binary_cross_entropy_with_logits``.
-    Raises ``ValueError`` for ``num_labels < 1``, ``n < 4``, negative ``noise`` or ``seed``,
-    or ``val_fraction`` outside ``(0, 1)``.
+    origin with normal at angle :math:`\\pi l / L`, after Gaussian noise of standard
+    deviation ``noise`` is added to the signed distance; a point can have any subset of
+    labels. ``y`` has shape ``(n, L)`` and dtype float32, ready for
+    ``binary_cross_entropy_with_logits``. Raises ``ValueError`` for ``num_labels < 1``,
+    ``n < 4``, negative ``noise`` or ``seed``, or ``val_fraction`` outside ``(0, 1)``.
 
     >>> split = multilabel(n=100, num_labels=2)
     >>> split.y_train.shape, split.y_train.dtype, split.multilabel

@@ -1,8 +1,8 @@
 """Information measures of two discrete random variables, from their joint table.
 
 A joint table ``joint`` of shape ``(A, B)`` holds ``P(X = a, Y = b)`` in row ``a`` and
-column ``b``: rows are the values of ``X``, columns the values of ``Y``. Entropies are in
-nats unless a ``base`` is given (``base=2`` gives bits). Derived in the chapter
+column ``b``: rows are the values of ``X``, columns the values of ``Y``. Entropies are
+in nats unless a ``base`` is given (``base=2`` gives bits). Derived in the chapter
 "Information" (sections on joint and conditional entropy and on mutual information).
 """
 

@@ -1,16 +1,17 @@
 """Small, readable training loops for the notebooks: NumPy, PyTorch and Keras.
 
-Each loop trains a classifier on a :class:`xent.data.Split`, logs one row per epoch through a
-:class:`xent.tracking.Run` (``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
-``val_accuracy``, and for NumPy ``grad_norm``), and returns a :class:`Fit`: the trained model
-(or NumPy parameters) and the list of logged rows. ``train_loss`` is the mean of the loss over
-the epoch's minibatches, taken before each step, as Keras reports it; the validation metrics
-are computed after the epoch.
+Each loop trains a classifier on a :class:`xent.data.Split`, logs one row per epoch
+through a :class:`xent.tracking.Run` (``epoch``, ``train_loss``, ``train_accuracy``,
+``val_loss``, ``val_accuracy``, and for NumPy ``grad_norm``), and returns a
+:class:`Fit`: the trained model (or NumPy parameters) and the list of logged rows.
+``train_loss`` is the mean of the loss over the epoch's minibatches, taken before each
+step, as Keras reports it; the validation metrics are computed after the epoch.
 
-PyTorch and TensorFlow are imported inside the functions that use them, so importing this
-module costs only NumPy. Targets follow ``xent``'s conventions: int64 class indices for a
-model with ``C > 1`` outputs; a model with one output is a binary classifier, trained on
-float 0/1 targets with a logit per row; multi-label sets have float ``(n, L)`` targets.
+PyTorch and TensorFlow are imported inside the functions that use them, so importing
+this module costs only NumPy. Targets follow ``xent``'s conventions: int64 class indices
+for a model with ``C > 1`` outputs; a model with one output is a binary classifier,
+trained on float 0/1 targets with a logit per row; multi-label sets have float
+``(n, L)`` targets.
 """
 
 from __future__ import annotations
@@ -44,15 +45,16 @@ __all__ = [
 
 
 class Fit(NamedTuple):
-    """What a training loop returns: the trained ``model`` and its per-epoch ``history``."""
+    """What a training loop returns: the trained ``model`` and its per-epoch
+    ``history``."""
 
     model: Any
     history: list[dict[str, float]]
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Shared checks and logging
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -84,16 +86,17 @@ def _seed(seed: object) -> int:
 def _record(
     history: list, run: Run | None, row: dict[str, Any], *, to_wandb: bool = True
 ):
-    """Append ``row`` (plain floats) to ``history`` and log it to ``run`` if there is one."""
+    """Append ``row`` (plain floats) to ``history`` and log it to ``run`` if there is
+    one."""
     row = {k: (v if k == "epoch" else float(v)) for k, v in row.items()}
     history.append(row)
     if run is not None:
         run.log(row, to_wandb=to_wandb)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # NumPy: softmax regression or a one-hidden-layer MLP, gradients by hand
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def init_numpy(
@@ -104,11 +107,13 @@ def init_numpy(
     scale: float = 1.0,
     seed: int = 0,
 ) -> dict[str, NDArray]:
-    """Seeded parameters: ``W (d, C)``, ``b (C,)``; or ``W1 (d, H)``, ``b1``, ``W2 (H, C)``, ``b2``.
+    """Seeded parameters: ``W (d, C)``, ``b (C,)``; or ``W1 (d, H)``, ``b1``,
+    ``W2 (H, C)``, ``b2``.
 
-    Weights are Gaussian with variance ``scale**2 / fan_in``; biases start at zero. A large
-    ``scale`` gives a saturated start, where softmax outputs are nearly 0 or 1.
-    Raises ``ValueError`` for sizes below 1, a non-positive ``scale`` or a negative ``seed``.
+    Weights are Gaussian with variance ``scale**2 / fan_in``; biases start at zero. A
+    large ``scale`` gives a saturated start, where softmax outputs are nearly 0 or 1.
+    Raises ``ValueError`` for sizes below 1, a non-positive ``scale`` or a negative
+    ``seed``.
 
     >>> sorted(init_numpy(2, 3))
     ['W', 'b']
@@ -131,7 +136,8 @@ def init_numpy(
 
 
 def _forward(params: dict[str, NDArray], X: NDArray) -> tuple[NDArray, NDArray | None]:
-    """Logits ``(n, C)`` and, for the MLP, the hidden activations ``(n, H)`` backprop needs."""
+    """Logits ``(n, C)`` and, for the MLP, the hidden activations ``(n, H)`` backprop
+    needs."""
     if "W" in params:
         return X @ params["W"] + params["b"], None
     hidden = np.tanh(X @ params["W1"] + params["b1"])  # (n, H)
@@ -153,7 +159,8 @@ def predict_proba_numpy(params: dict[str, NDArray], X: NDArray) -> NDArray:
 
 
 def _backward(params, X, hidden, grad_logits) -> dict[str, NDArray]:
-    """Parameter gradients from ``grad_logits = dL/dlogits (n, C)``, by the chain rule."""
+    """Parameter gradients from ``grad_logits = dL/dlogits (n, C)``, by the chain
+    rule."""
     if hidden is None:
         return {"W": X.T @ grad_logits, "b": grad_logits.sum(axis=0)}
     grad_hidden = (
@@ -168,9 +175,10 @@ def _backward(params, X, hidden, grad_logits) -> dict[str, NDArray]:
 
 
 def _mse(logits: NDArray, y: NDArray) -> tuple[float, NDArray]:
-    """Mean over rows of ``sum_c (q_c - onehot_c)^2`` with ``q = softmax(logits)``, and its
-    gradient: through the softmax Jacobian ``diag(q) - q q^T`` it is ``2 q (e - q.e) / n``
-    with ``e = q - onehot``. It vanishes when ``q`` saturates, right or wrong."""
+    """Mean over rows of ``sum_c (q_c - onehot_c)^2`` with ``q = softmax(logits)``, and
+    its gradient: through the softmax Jacobian ``diag(q) - q q^T`` it is
+    ``2 q (e - q.e) / n`` with ``e = q - onehot``. It vanishes when ``q`` saturates,
+    right or wrong."""
     q = xn.softmax(logits)  # (n, C)
     e = q - np.eye(logits.shape[1])[y]  # (n, C)
     grad = 2 * q * (e - np.sum(q * e, axis=1, keepdims=True)) / len(y)
@@ -201,15 +209,15 @@ def fit_numpy(
 ) -> Fit:
     """Full-batch gradient descent with the analytic gradient ``xn.cross_entropy_grad``.
 
-    Softmax regression (``hidden_size=None``) or an MLP with one tanh hidden layer, started
-    from ``params`` or from :func:`init_numpy` with ``seed``. ``loss`` is
+    Softmax regression (``hidden_size=None``) or an MLP with one tanh hidden layer,
+    started from ``params`` or from :func:`init_numpy` with ``seed``. ``loss`` is
     ``"cross_entropy"`` (with ``weight`` and ``label_smoothing`` as in
-    :func:`xent.numpy.cross_entropy`) or ``"mse"``, the squared error between the softmax and
-    the one-hot target, for comparison. Each epoch logs ``epoch``, ``train_loss``,
-    ``train_accuracy``, ``val_loss``, ``val_accuracy`` and ``grad_norm`` (the Euclidean norm
-    of all parameter gradients). Returns ``Fit(params, history)``; ``params`` given are not
-    modified. Raises ``ValueError`` for bad arguments (naming the argument) and for a
-    multi-label split.
+    :func:`xent.numpy.cross_entropy`) or ``"mse"``, the squared error between the
+    softmax and the one-hot target, for comparison. Each epoch logs ``epoch``,
+    ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy`` and ``grad_norm``
+    (the Euclidean norm of all parameter gradients). Returns ``Fit(params, history)``;
+    ``params`` given are not modified. Raises ``ValueError`` for bad arguments (naming
+    the argument) and for a multi-label split.
 
     >>> from xent.data import blobs
     >>> fit = fit_numpy(blobs(n=60), num_epochs=20)
@@ -264,9 +272,9 @@ def fit_numpy(
     return Fit(params, history)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # PyTorch: minibatch training with any loss function, on the default device
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def mlp_torch(
@@ -276,7 +284,8 @@ def mlp_torch(
     hidden_sizes: tuple[int, ...] = (32, 32),
     seed: int = 0,
 ):
-    """A ReLU MLP ``torch.nn.Sequential``, initialised from ``seed`` (same seed, same weights).
+    """A ReLU MLP ``torch.nn.Sequential``, initialised from ``seed`` (same seed, same
+    weights).
 
     ``num_outputs=1`` makes a binary head (one logit per row). Raises ``ValueError`` for
     sizes below 1 or a negative ``seed``.
@@ -301,7 +310,8 @@ def mlp_torch(
 
 
 def _torch_targets(split: Split, num_outputs: int, device):
-    """Training and validation targets as the loss expects them, and whether they are 0/1."""
+    """Training and validation targets as the loss expects them, and whether they are
+    0/1."""
     import torch
 
     binary = split.multilabel or num_outputs == 1
@@ -320,7 +330,8 @@ def _torch_accuracy(logits, target, binary: bool) -> float:
 
 
 def predict_proba_torch(model, X: NDArray) -> NDArray:
-    """Probabilities as a NumPy array: ``(n, C)`` softmax, or ``(n,)`` sigmoid for one output."""
+    """Probabilities as a NumPy array: ``(n, C)`` softmax, or ``(n,)`` sigmoid for one
+    output."""
     import torch
 
     device = next(model.parameters()).device
@@ -344,16 +355,18 @@ def fit_torch(
     run: Run | None = None,
     seed: int = 0,
 ) -> Fit:
-    """Train ``model`` with Adam on minibatches of ``split``, logging every epoch to ``run``.
+    """Train ``model`` with Adam on minibatches of ``split``, logging every epoch to
+    ``run``.
 
     ``loss_fn(logits, target)`` returns the mean loss of a batch, e.g.
-    ``xent.torch.cross_entropy`` or ``torch.nn.CrossEntropyLoss()``. For a model with one
-    output the logits are squeezed to ``(b,)`` and the targets are float 0/1, ready for
-    ``binary_cross_entropy_with_logits``. The model and data move to ``device`` (default
-    ``xent.torch.default_device()``); ``seed`` fixes the order of the minibatches (seed the
-    weights when building the model, e.g. with :func:`mlp_torch`). ``run.log`` sends each
-    epoch to W&B (``wandb.log``) and to the run's JSONL. Returns ``Fit(model, history)``.
-    Raises ``ValueError`` for bad arguments, naming the argument.
+    ``xent.torch.cross_entropy`` or ``torch.nn.CrossEntropyLoss()``. For a model with
+    one output the logits are squeezed to ``(b,)`` and the targets are float 0/1, ready
+    for ``binary_cross_entropy_with_logits``. The model and data move to ``device``
+    (default ``xent.torch.default_device()``); ``seed`` fixes the order of the
+    minibatches (seed the weights when building the model, e.g. with :func:`mlp_torch`).
+    ``run.log`` sends each epoch to W&B (``wandb.log``) and to the run's JSONL. Returns
+    ``Fit(model, history)``. Raises ``ValueError`` for bad arguments, naming the
+    argument.
     """
     import torch
 
@@ -416,9 +429,9 @@ def fit_torch(
     return Fit(model, history)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Keras: compile/fit with an xent loss, logged by WandbMetricsLogger and to the JSONL
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 _KERAS_LOSSES = (
     "cross_entropy",
@@ -429,16 +442,18 @@ _KERAS_LOSSES = (
 
 
 def keras_loss(name: str = "cross_entropy", **options) -> Callable:
-    """A Keras loss ``(y_true, y_pred) -> per-example loss`` from ``xent.tensorflow.<name>``.
+    """A Keras loss ``(y_true, y_pred) -> per-example loss`` from
+    ``xent.tensorflow.<name>``.
 
     ``name`` is one of ``cross_entropy``, ``binary_cross_entropy_with_logits``,
     ``binary_cross_entropy`` and ``sigmoid_focal_loss``; ``options`` are that function's
     keywords (``weight``, ``label_smoothing``, ``pos_weight``, ``alpha``, ``gamma``...),
-    except ``reduction``: Keras averages the per-example losses over the batch itself (so a
-    class ``weight`` gives the plain mean of weighted losses, not PyTorch's weighted mean).
-    ``y_pred`` holds logits (probabilities for ``binary_cross_entropy``). Keras hands
-    ``y_true`` over as floats; for ``cross_entropy`` with one label per row it becomes int64
-    class indices again. Raises ``ValueError`` for an unknown ``name`` or a ``reduction``.
+    except ``reduction``: Keras averages the per-example losses over the batch itself
+    (so a class ``weight`` gives the plain mean of weighted losses, not PyTorch's
+    weighted mean). ``y_pred`` holds logits (probabilities for
+    ``binary_cross_entropy``). Keras hands ``y_true`` over as floats; for
+    ``cross_entropy`` with one label per row it becomes int64 class indices again.
+    Raises ``ValueError`` for an unknown ``name`` or a ``reduction``.
 
     >>> keras_loss("cross_entropy", label_smoothing=0.1).__name__
     'xent_cross_entropy'
@@ -480,7 +495,8 @@ def mlp_keras(
     hidden_sizes: tuple[int, ...] = (32, 32),
     seed: int = 0,
 ):
-    """A ReLU MLP ``keras.Sequential`` with linear outputs (logits), initialised from ``seed``.
+    """A ReLU MLP ``keras.Sequential`` with linear outputs (logits), initialised from
+    ``seed``.
 
     Raises ``ValueError`` for sizes below 1 or a negative ``seed``.
     """
@@ -498,7 +514,8 @@ def mlp_keras(
 
 
 def predict_proba_keras(model, X: NDArray) -> NDArray:
-    """Probabilities as a NumPy array: ``(n, C)`` softmax, or ``(n,)`` sigmoid for one output."""
+    """Probabilities as a NumPy array: ``(n, C)`` softmax, or ``(n,)`` sigmoid for one
+    output."""
     logits = np.asarray(
         model(np.asarray(X, dtype=np.float32), training=False), dtype=np.float64
     )
@@ -519,7 +536,8 @@ def _keras_history_callback(run: Run | None, history: list):
                 "epoch": epoch,
                 **{names.get(k, k): v for k, v in (logs or {}).items()},
             }
-            # WandbMetricsLogger already sends Keras's logs to W&B: write only the JSONL here.
+            # WandbMetricsLogger already sends Keras's logs to W&B: write only the JSONL
+            # here.
             _record(history, run, row, to_wandb=False)
 
     return History()
@@ -539,13 +557,14 @@ def fit_keras(
     """Keras ``compile`` and ``fit`` with Adam and ``loss``, logging every epoch.
 
     ``loss`` is a Keras loss: :func:`keras_loss` or one of Keras's own (e.g.
-    ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``). The accuracy metric
-    follows the model: top class for ``C > 1`` outputs, ``logit > 0`` for one output or
-    multi-label targets. With a ``run``, ``wandb.integration.keras.WandbMetricsLogger``
-    sends Keras's logs to W&B and a small callback writes ``epoch``, ``train_loss``,
-    ``train_accuracy``, ``val_loss``, ``val_accuracy`` to the run's JSONL. ``seed`` seeds the
-    shuffling (``keras.utils.set_random_seed``). TensorFlow places the work on a GPU when
-    there is one. Returns ``Fit(model, history)``. Raises ``ValueError`` for bad arguments.
+    ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``). The accuracy
+    metric follows the model: top class for ``C > 1`` outputs, ``logit > 0`` for one
+    output or multi-label targets. With a ``run``,
+    ``wandb.integration.keras.WandbMetricsLogger`` sends Keras's logs to W&B and a small
+    callback writes ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
+    ``val_accuracy`` to the run's JSONL. ``seed`` seeds the shuffling
+    (``keras.utils.set_random_seed``). TensorFlow places the work on a GPU when there is
+    one. Returns ``Fit(model, history)``. Raises ``ValueError`` for bad arguments.
     """
     import keras
 
@@ -568,7 +587,8 @@ def fit_keras(
             y.astype(np.float32)[:, None] for y in (y_train, y_val)
         )  # (n, 1)
 
-    # jit_compile=False: the xent loss checks its inputs with graph assertions, which XLA drops.
+    # jit_compile=False: the xent loss checks its inputs with graph assertions, which
+    # XLA drops.
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=loss,
