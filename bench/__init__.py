@@ -240,8 +240,8 @@ def run(
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
-        "memory_method": "tracemalloc (NumPy); peak RSS via VmHWM (CPU torch, TensorFlow); "
-        "torch.cuda.max_memory_allocated (GPU)",
+        "memory_method": "tracemalloc (NumPy); peak RSS via VmHWM (CPU torch, "
+        "TensorFlow); torch.cuda.max_memory_allocated (GPU)",
         "memory_per_case": per_case_memory,
     }
     for name in ("torch", "tensorflow"):
@@ -319,14 +319,14 @@ def format_table(result: dict) -> str:
     """
     meta = result["meta"]
     head = (
-        f"{'implementation':<26} {'pass':<6} {'size':<16} {'median ms':>10} {'x eager':>8} "
-        f"{'GB/s':>7} {'x copy':>7} {'peak/logits':>11} {'max |err|':>10} "
-        f"{'x compiled':>10}"
+        f"{'implementation':<26} {'pass':<6} {'size':<16} {'median ms':>10} "
+        f"{'x eager':>8} {'GB/s':>7} {'x copy':>7} {'peak/logits':>11} "
+        f"{'max |err|':>10} {'x compiled':>10}"
     )
     lines = [
-        f"Cross-entropy benchmark on {meta['device']}, {meta['threads']} thread(s), median of "
-        f"{meta['repeats']} runs; copy bandwidth {meta['copy_gbps']:.1f} GB/s; load average "
-        f"{meta['load_average'][0]:.2f}",
+        f"Cross-entropy benchmark on {meta['device']}, {meta['threads']} thread(s), "
+        f"median of {meta['repeats']} runs; copy bandwidth {meta['copy_gbps']:.1f} "
+        f"GB/s; load average {meta['load_average'][0]:.2f}",
         f"Peak memory: {meta['memory_method']}, in a fresh process "
         f"{'per case' if meta['memory_per_case'] else 'per framework'}.",
         head,
@@ -345,16 +345,17 @@ def format_table(result: dict) -> str:
             lines.append(f"{_label(r)} {r.get('note', '')}")
             continue
         lines.append(
-            f"{_label(r)} {r['seconds'] * 1e3:>10.2f} {fmt(r.get('time_ratio'), '8.2f')} "
-            f"{r['gbps']:>7.2f} {r['copy_ratio']:>7.3f} {fmt(r.get('peak_ratio'), '11.3f')} "
+            f"{_label(r)} {r['seconds'] * 1e3:>10.2f} "
+            f"{fmt(r.get('time_ratio'), '8.2f')} {r['gbps']:>7.2f} "
+            f"{r['copy_ratio']:>7.3f} {fmt(r.get('peak_ratio'), '11.3f')} "
             f"{fmt(r['max_error'], '10.1e')} "
             f"{fmt(r.get('compiled_time_ratio'), '10.2f')}"
         )
     lines.append(
         "x eager: time over PyTorch eager's (linear: the eager composition; parallel: "
-        "loss_parallel's) in the same pass; x compiled: a compiled xent row's time over "
-        "compiled F.cross_entropy's (linear: the compiled composition). Parallel rows: "
-        "the slowest rank's time, the largest rank's peak over one rank's shard."
+        "loss_parallel's) in the same pass; x compiled: a compiled xent row's time "
+        "over compiled F.cross_entropy's (linear: the compiled composition). Parallel "
+        "rows: the slowest rank's time, the largest rank's peak over one rank's shard."
     )
     overhead = [r for r in result["rows"] if r.get("options_time_ratio")]
     if overhead:

@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=["per-case", "per-framework"],
         default=None,
         help="peak memory in a fresh process per case (default with --full) or per "
-        "framework (faster: one process runs all cases of a framework, each after a reset)",
+        "framework (faster: one process runs all cases of a framework, each after a "
+        "reset)",
     )
     args = parser.parse_args(argv)
     if args.repeats < 7:

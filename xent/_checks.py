@@ -139,31 +139,32 @@ def class_target(
     ):
         if target_kind not in ("i", "u"):
             raise ValueError(
-                f"target of shape {_fmt(target_shape)} holds class indices and must have an "
-                f"integer dtype; got {target_dtype}"
+                f"target of shape {_fmt(target_shape)} holds class indices and must "
+                f"have an integer dtype; got {target_dtype}"
             )
         return False
     if len(target_shape) == len(logits_shape) and allow_probs:
         if not _same(target_shape[:-1], logits_shape[:-1]):
             raise ValueError(
-                f"target of shape {_fmt(target_shape)} does not match {logits_name} of shape "
-                f"{_fmt(logits_shape)}: class probabilities need shape {_fmt(logits_shape)}"
+                f"target of shape {_fmt(target_shape)} does not match {logits_name} of "
+                f"shape {_fmt(logits_shape)}: class probabilities need shape "
+                f"{_fmt(logits_shape)}"
             )
         if not _same(target_shape, logits_shape):
             raise ValueError(
-                f"target holds class probabilities with last dimension {target_shape[-1]}, "
-                f"but {logits_name} has {logits_shape[-1]} classes "
+                "target holds class probabilities with last dimension "
+                f"{target_shape[-1]}, but {logits_name} has {logits_shape[-1]} classes "
                 f"(shape {_fmt(logits_shape)})"
             )
         if target_kind != "f":
             raise ValueError(
-                f"target of shape {_fmt(target_shape)} holds class probabilities and must have "
-                f"a floating-point dtype; got {target_dtype}"
+                f"target of shape {_fmt(target_shape)} holds class probabilities and "
+                f"must have a floating-point dtype; got {target_dtype}"
             )
         if ignore_index >= 0:
             raise ValueError(
-                "ignore_index applies to class-index targets only; with class probabilities "
-                f"leave it negative (got {ignore_index})"
+                "ignore_index applies to class-index targets only; with class "
+                f"probabilities leave it negative (got {ignore_index})"
             )
         return True
     wanted = f"class indices of shape {_fmt(logits_shape[:-1])}"
@@ -209,8 +210,8 @@ def broadcastable(
     )
     if not ok:
         raise ValueError(
-            f"{name} of shape {_fmt(shape)} does not broadcast to the shape of {to_name} "
-            f"{_fmt(to_shape)}"
+            f"{name} of shape {_fmt(shape)} does not broadcast to the shape of "
+            f"{to_name} {_fmt(to_shape)}"
         )
 
 

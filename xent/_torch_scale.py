@@ -100,9 +100,9 @@ def _refuse_second_derivatives(name: str) -> None:
     """
     if torch.is_grad_enabled():
         raise RuntimeError(
-            f"{name} cannot be differentiated twice (create_graph=True): its gradients are "
-            "computed without a graph. For second derivatives, use the eager form on the "
-            "full logits (xent.torch.cross_entropy supports them)."
+            f"{name} cannot be differentiated twice (create_graph=True): its gradients "
+            "are computed without a graph. For second derivatives, use the eager form "
+            "on the full logits (xent.torch.cross_entropy supports them)."
         )
 
 

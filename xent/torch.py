@@ -692,12 +692,13 @@ def _index_target(name: str, target, shape: tuple, like: Tensor) -> Tensor:
     target = _tensor(target, like)
     if tuple(target.shape) != tuple(shape):
         raise ValueError(
-            f"target of shape {_checks._fmt(target.shape)} must hold one class index per row "
-            f"of {name}: shape {_checks._fmt(shape)}"
+            f"target of shape {_checks._fmt(target.shape)} must hold one class index "
+            f"per row of {name}: shape {_checks._fmt(shape)}"
         )
     if _kind(target) not in ("i", "u"):
         raise ValueError(
-            f"target holds class indices and must have an integer dtype; got {target.dtype}"
+            "target holds class indices and must have an integer dtype; got "
+            f"{target.dtype}"
         )
     return target.long()
 
@@ -758,16 +759,17 @@ def linear_cross_entropy(
         )
     if weight.ndim != 2 or weight.shape[1] != hidden.shape[-1] or weight.shape[0] == 0:
         raise ValueError(
-            f"weight must have shape (V, {hidden.shape[-1]}), one row of d = {hidden.shape[-1]} "
-            f"features per class as hidden (..., d); got shape {_checks._fmt(weight.shape)}"
+            f"weight must have shape (V, {hidden.shape[-1]}), one row of d = "
+            f"{hidden.shape[-1]} features per class as hidden (..., d); got shape "
+            f"{_checks._fmt(weight.shape)}"
         )
     num_classes = weight.shape[0]
     if bias is not None:
         bias = _floating("bias", _tensor(bias, hidden))
         if tuple(bias.shape) != (num_classes,):
             raise ValueError(
-                f"bias must have shape ({num_classes},), one entry per row of weight; got "
-                f"shape {_checks._fmt(bias.shape)}"
+                f"bias must have shape ({num_classes},), one entry per row of weight; "
+                f"got shape {_checks._fmt(bias.shape)}"
             )
     ignore_index = _checks.ignore_index(ignore_index)
     target = _index_target("hidden", target, hidden.shape[:-1], hidden)
@@ -783,7 +785,8 @@ def linear_cross_entropy(
         or chunk_size < 1
     ):
         raise ValueError(
-            f"chunk_size must be a positive integer (rows per chunk); got {chunk_size!r}"
+            "chunk_size must be a positive integer (rows per chunk); got "
+            f"{chunk_size!r}"
         )
     _check_indices(target, num_classes, ignore_index)
 
@@ -858,8 +861,8 @@ def vocab_parallel_cross_entropy(
 
     if not (dist.is_available() and dist.is_initialized()):
         raise ValueError(
-            "vocab_parallel_cross_entropy needs an initialised torch.distributed process group "
-            "(torch.distributed.init_process_group)"
+            "vocab_parallel_cross_entropy needs an initialised torch.distributed "
+            "process group (torch.distributed.init_process_group)"
         )
     logits_shard = _floating("logits_shard", logits_shard)
     _checks.logits_shape("logits_shard", tuple(logits_shard.shape))
