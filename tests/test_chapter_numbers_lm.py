@@ -1,11 +1,12 @@
 """Every number of chapter 10 ("Training language models"), recomputed.
 
 The bfloat16 spacing is read from PyTorch; the z-loss example is evaluated by
-``xent.torch.cross_entropy`` on logits built to have the chapter's ``log Z``, its gradient
-scale read from the autograd gradient; the soft-capping bound and slopes are evaluated from
-their formulas and checked against the largest loss ``xent.torch.cross_entropy`` gives and
-the autograd slope of its cap. The guard ``test_every_decimal_is_checked`` fails when the
-chapter prints a decimal number that no test binds (see ``_chapter_numbers``).
+``xent.torch.cross_entropy`` on logits built to have the chapter's ``log Z``, its
+gradient scale read from the autograd gradient; the soft-capping bound and slopes are
+evaluated from their formulas and checked against the largest loss
+``xent.torch.cross_entropy`` gives and the autograd slope of its cap. The guard
+``test_every_decimal_is_checked`` fails when the chapter prints a decimal number that no
+test binds (see ``_chapter_numbers``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def test_bfloat16_spacing_near_twenty(torch):
     bits = 1 - round(math.log2(torch.finfo(torch.bfloat16).eps))  # the implicit one
     printed(
         LM,
-        f"a logit near $20$ is stored to a spacing of ${spacing:.3f}$ ({bits} significant "
-        "bits)",
+        f"a logit near $20$ is stored to a spacing of ${spacing:.3f}$ ({bits} "
+        "significant bits)",
     )
 
 
@@ -62,8 +63,9 @@ def test_z_loss_example(torch):
     assert math.isclose(factor, 1 + 2 * s * log_z, rel_tol=1e-9) and classes == len(q)
     printed(
         LM,
-        f"a row with $\\log Z = {log_z:.0f}$ adds ${float(z_loss):.2f}$ nats to its loss "
-        f"and scales the softmax part of its gradient by $1 + 2s\\log Z = {factor:.3f}$",
+        f"a row with $\\log Z = {log_z:.0f}$ adds ${float(z_loss):.2f}$ nats to its "
+        "loss and scales the softmax part of its gradient by "
+        f"$1 + 2\\zeta\\log Z = {factor:.3f}$",
     )
 
 
@@ -92,6 +94,6 @@ def test_softcap_bound_and_slopes(torch):
     assert torch.allclose(slope, torch.tensor(formula, dtype=torch.float64))
     printed(
         LM,
-        f"damped by that slope: by a factor ${formula[0]:.2f}$ at $|z_c| = \\kappa$ and "
-        f"${formula[1]:.2f}$ at $|z_c| = 2\\kappa$",
+        f"damped by that slope: by a factor ${formula[0]:.2f}$ at $|z_c| = \\kappa$ "
+        f"and ${formula[1]:.2f}$ at $|z_c| = 2\\kappa$",
     )
