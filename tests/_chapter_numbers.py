@@ -22,8 +22,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\d.])")
+
+
+def torch_or_skip():
+    """PyTorch, or a skip that says why: what a bound test's ``torch`` argument gets,
+    from the ``torch`` fixture of ``conftest.py`` and from :func:`loose`."""
+    return pytest.importorskip("torch")
+
 
 # module name -> the bound tests defined in it, in order (filled by ``binds``)
 BOUND_TESTS: defaultdict[str, list[Callable]] = defaultdict(list)

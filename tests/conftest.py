@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _chapter_numbers import torch_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -196,3 +197,9 @@ def screenshots_dir(built_book: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def torch():
+    """PyTorch for the chapter-number tests, or a skip that says why it is missing."""
+    return torch_or_skip()

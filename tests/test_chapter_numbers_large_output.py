@@ -12,23 +12,13 @@ from __future__ import annotations
 
 import math
 
-import pytest
-from _chapter_numbers import binds, loose, printed
+from _chapter_numbers import binds, loose, printed, torch_or_skip
 
 LARGE = "11-large-output-spaces.md"
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return _torch()
-
-
 def test_every_decimal_is_checked():
-    assert loose(LARGE, __name__, {"torch": _torch}, set()) == []
+    assert loose(LARGE, __name__, {"torch": torch_or_skip}, set()) == []
 
 
 @binds(LARGE, "1.7", "32.8")

@@ -13,24 +13,14 @@ from __future__ import annotations
 
 import math
 
-import pytest
-from _chapter_numbers import binds, loose, printed
+from _chapter_numbers import binds, loose, printed, torch_or_skip
 
 LM = "10-language-model-training.md"
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return _torch()
-
-
 def test_every_decimal_is_checked():
     """Every occurrence of a decimal lies in a snippet that a bound test checks."""
-    assert loose(LM, __name__, {"torch": _torch}, set()) == []
+    assert loose(LM, __name__, {"torch": torch_or_skip}, set()) == []
 
 
 @binds(LM, "0.125")

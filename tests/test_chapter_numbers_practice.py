@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 import pytest
-from _chapter_numbers import binds, loose, printed
+from _chapter_numbers import binds, loose, printed, torch_or_skip
 
 from xent import calibration as cal
 from xent import numpy as xn
@@ -46,22 +46,13 @@ def sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-z))
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
 def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     pytest.importorskip("tensorflow")
     return pytest.importorskip("keras")
 
 
-FIXTURES = {"torch": _torch, "keras": _keras}
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return _torch()
+FIXTURES = {"torch": torch_or_skip, "keras": _keras}
 
 
 @pytest.fixture(scope="module")

@@ -14,23 +14,14 @@ import weakref
 
 import numpy as np
 import pytest
-from _chapter_numbers import binds, loose, printed
+from _chapter_numbers import binds, loose, printed, torch_or_skip
 
 SCALE = "09-cross-entropy-at-scale.md"
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return _torch()
-
-
 def test_every_decimal_is_checked():
     """Every occurrence of a decimal lies in a snippet that a bound test checks."""
-    assert loose(SCALE, __name__, {"torch": _torch}, set()) == []
+    assert loose(SCALE, __name__, {"torch": torch_or_skip}, set()) == []
 
 
 @binds(SCALE, "4.2", "12.6", "0.13")
