@@ -11,6 +11,7 @@ times), as TensorFlow's ``tf.nn.sampled_softmax_loss`` and ``tf.nn.nce_loss`` do
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -171,6 +172,70 @@ def _finish(loss: Tensor, keep: Tensor, reduction: str, shape) -> Tensor:
 # --------------------------------------------------------------------------------------
 
 
+class _Candidates(NamedTuple):
+    true_logit: Tensor  # (N,): each row's own class
+    sampled_logits: Tensor  # (N, S): the drawn classes
+    hits: Tensor  # (N, S): where a draw is the row's own class
+    keep: Tensor  # (N,): rows whose target is not ignore_index
+    remove_accidental_hits: bool
+    reduction: str
+    shape: torch.Size  # the target's, to restore the batch shape
+    dtype: torch.dtype  # the input's, for the result
+
+
+def _checked_candidates(
+    hidden,
+    weight,
+    target,
+    bias,
+    num_sampled,
+    sampler,
+    sampled,
+    generator,
+    subtract_log_q,
+    remove_accidental_hits,
+    ignore_index,
+    reduction,
+    *,
+    correct_true: bool,
+):
+    """The checks and candidate logits that sampled softmax and NCE share."""
+    hidden, weight, bias, target, ignore_index = _linear_args(
+        hidden, weight, bias, target, ignore_index
+    )
+    num_sampled = _num_sampled(num_sampled)
+    subtract_log_q = _flag("subtract_log_q", subtract_log_q)
+    remove_accidental_hits = _flag("remove_accidental_hits", remove_accidental_hits)
+    reduction = _checks.reduction(reduction)
+    num_classes = weight.shape[0]
+    xt._check_indices(target, num_classes, ignore_index)
+    log_q = sampler_log_probs(sampler, num_classes, hidden)
+    sampled = _draw(log_q, num_sampled, sampled, generator)
+
+    h = xt._compute(hidden.reshape(-1, hidden.shape[-1]))  # (N, d)
+    keep, safe = xt._index_parts(target.reshape(-1), ignore_index)  # (N,), (N,)
+    true_logit, sampled_logits, hits = _candidate_logits(
+        h,
+        xt._compute(weight),
+        None if bias is None else xt._compute(bias),
+        target.reshape(-1),
+        safe,
+        sampled,
+        log_q if subtract_log_q else None,
+        correct_true=correct_true,
+    )
+    return _Candidates(
+        true_logit,
+        sampled_logits,
+        hits,
+        keep,
+        remove_accidental_hits,
+        reduction,
+        target.shape,
+        hidden.dtype,
+    )
+
+
 def sampled_softmax_cross_entropy(
     hidden,
     weight,
@@ -187,37 +252,28 @@ def sampled_softmax_cross_entropy(
     reduction: str = "mean",
 ) -> Tensor:
     """See ``xent.torch.sampled_softmax_cross_entropy``."""
-    hidden, weight, bias, target, ignore_index = _linear_args(
-        hidden, weight, bias, target, ignore_index
-    )
-    num_sampled = _num_sampled(num_sampled)
-    subtract_log_q = _flag("subtract_log_q", subtract_log_q)
-    remove_accidental_hits = _flag("remove_accidental_hits", remove_accidental_hits)
-    reduction = _checks.reduction(reduction)
-    num_classes = weight.shape[0]
-    xt._check_indices(target, num_classes, ignore_index)
-    log_q = sampler_log_probs(sampler, num_classes, hidden)
-    sampled = _draw(log_q, num_sampled, sampled, generator)
-
-    shape = target.shape
-    h = xt._compute(hidden.reshape(-1, hidden.shape[-1]))  # (N, d)
-    keep, safe = xt._index_parts(target.reshape(-1), ignore_index)  # (N,), (N,)
-    true_logit, sampled_logits, hits = _candidate_logits(
-        h,
-        xt._compute(weight),
-        None if bias is None else xt._compute(bias),
-        target.reshape(-1),
-        safe,
+    c = _checked_candidates(
+        hidden,
+        weight,
+        target,
+        bias,
+        num_sampled,
+        sampler,
         sampled,
-        log_q if subtract_log_q else None,
+        generator,
+        subtract_log_q,
+        remove_accidental_hits,
+        ignore_index,
+        reduction,
         correct_true=False,
     )
-    if remove_accidental_hits:
-        sampled_logits = sampled_logits.masked_fill(hits, -math.inf)
+    sampled_logits = c.sampled_logits
+    if c.remove_accidental_hits:
+        sampled_logits = sampled_logits.masked_fill(c.hits, -math.inf)
     # Row i is a softmax over 1 + S candidates whose first is its own class.
-    logits = torch.cat([true_logit.unsqueeze(1), sampled_logits], dim=1)  # (N, 1 + S)
-    loss = torch.logsumexp(logits, dim=1) - true_logit  # (N,)
-    return _finish(loss.to(hidden.dtype), keep, reduction, shape)
+    logits = torch.cat([c.true_logit.unsqueeze(1), sampled_logits], dim=1)  # (N, 1 + S)
+    loss = torch.logsumexp(logits, dim=1) - c.true_logit  # (N,)
+    return _finish(loss.to(c.dtype), c.keep, c.reduction, c.shape)
 
 
 def nce_loss(
@@ -236,38 +292,28 @@ def nce_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """See ``xent.torch.nce_loss``."""
-    hidden, weight, bias, target, ignore_index = _linear_args(
-        hidden, weight, bias, target, ignore_index
-    )
-    num_sampled = _num_sampled(num_sampled)
-    subtract_log_q = _flag("subtract_log_q", subtract_log_q)
-    remove_accidental_hits = _flag("remove_accidental_hits", remove_accidental_hits)
-    reduction = _checks.reduction(reduction)
-    num_classes = weight.shape[0]
-    xt._check_indices(target, num_classes, ignore_index)
-    log_q = sampler_log_probs(sampler, num_classes, hidden)
-    sampled = _draw(log_q, num_sampled, sampled, generator)
-
-    shape = target.shape
-    h = xt._compute(hidden.reshape(-1, hidden.shape[-1]))  # (N, d)
-    keep, safe = xt._index_parts(target.reshape(-1), ignore_index)
-    true_logit, sampled_logits, hits = _candidate_logits(
-        h,
-        xt._compute(weight),
-        None if bias is None else xt._compute(bias),
-        target.reshape(-1),
-        safe,
+    c = _checked_candidates(
+        hidden,
+        weight,
+        target,
+        bias,
+        num_sampled,
+        sampler,
         sampled,
-        log_q if subtract_log_q else None,
+        generator,
+        subtract_log_q,
+        remove_accidental_hits,
+        ignore_index,
+        reduction,
         correct_true=True,
     )
     # Binary cross-entropy: the data class is "real" (-log sigmoid(s)), each draw
     # "noise" (-log sigmoid(-s)); an accidental hit's term is dropped.
-    noise = -F.logsigmoid(-sampled_logits)  # (N, S)
-    if remove_accidental_hits:
-        noise = torch.where(hits, torch.zeros_like(noise), noise)
-    loss = -F.logsigmoid(true_logit) + noise.sum(dim=1)  # (N,)
-    return _finish(loss.to(hidden.dtype), keep, reduction, shape)
+    noise = -F.logsigmoid(-c.sampled_logits)  # (N, S)
+    if c.remove_accidental_hits:
+        noise = torch.where(c.hits, torch.zeros_like(noise), noise)
+    loss = -F.logsigmoid(c.true_logit) + noise.sum(dim=1)  # (N,)
+    return _finish(loss.to(c.dtype), c.keep, c.reduction, c.shape)
 
 
 def logit_adjusted_cross_entropy(
