@@ -27,6 +27,7 @@ Errors:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from xent import _checks, _torch_scale
 
@@ -473,6 +474,20 @@ def _nll(log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int):
     safe = torch.where(
         keep, target, torch.zeros_like(target)
     )  # a valid index; masked below
+    if torch.compiler.is_compiling() and not w.requires_grad:
+        # The compiler lowers PyTorch's own nll_loss to a gather of one number per row
+        # and a backward pass it fuses into the softmax's; a masked sum would read the
+        # (..., C) log-probabilities once more (measured: 1.2x F.cross_entropy's time at
+        # 4096 x 4096, against 0.94x). Its weight takes no gradient, hence the guard.
+        num_classes = log_probs.shape[-1]
+        loss = F.nll_loss(
+            log_probs.reshape(-1, num_classes),
+            target.reshape(-1),
+            weight=w,
+            ignore_index=ignore_index,
+            reduction="none",
+        ).reshape(target.shape)
+        return loss, torch.where(keep, w[safe], torch.zeros_like(loss))
     if torch.compiler.is_compiling():
         # A masked sum instead of a gather: its gradient is a mask the compiler fuses
         # into the softmax's, where a gather's would scatter into an (..., C) array of
