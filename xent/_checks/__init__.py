@@ -13,6 +13,7 @@ their messages are built here for both.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -34,12 +35,124 @@ def _same(a: Shape, b: Shape) -> bool:
     )
 
 
+# --------------------------------------------------------------------------------------
+# Scalar arguments: every check names the argument and says "<name> must ...; got ..."
+# --------------------------------------------------------------------------------------
+# Python's int and float, NumPy's integer and floating scalars (registered with the
+# ``numbers`` ABCs) are accepted; bool is refused wherever a number is meant, because
+# ``True`` is an int to Python but never a size, a seed or a rate to a reader.
+
+
+def _as_int(value: object) -> int | None:
+    """``value`` as an int, or None if it is not an integer (bool is not)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _as_float(value: object) -> float:
+    """``value`` as a float, NaN if it is not a real number (bool is not)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return math.nan  # fails every comparison below
+
+
+def integer(name: str, value: object, minimum: int | None = None) -> int:
+    """An integer (not bool), at least ``minimum`` when one is given."""
+    number = _as_int(value)
+    if number is None or (minimum is not None and number < minimum):
+        wanted = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
+    return number
+
+
+def positive_int(name: str, value: object) -> int:
+    """An integer >= 1 (a size, a count, a number of steps)."""
+    number = _as_int(value)
+    if number is None or number < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return number
+
+
+def seed(value: object) -> int:
+    """A random seed: an integer >= 0."""
+    number = _as_int(value)
+    if number is None or number < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {value!r}")
+    return number
+
+
+def flag(name: str, value: object) -> bool:
+    """A switch: exactly True or False (not 0, 1 or None)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return value
+
+
+def finite_number(name: str, value: object) -> float:
+    """A finite real number (not bool, NaN or an infinity)."""
+    number = _as_float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return number
+
+
+def positive_number(name: str, value: object) -> float:
+    """A finite number > 0 (a rate, a scale, a standard deviation)."""
+    number = _as_float(value)
+    if not 0.0 < number < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+    return number
+
+
+def non_negative(name: str, value: object) -> float:
+    """A finite number >= 0 (a noise level, a weight, a smoothing count)."""
+    number = _as_float(value)
+    if not 0.0 <= number < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return number
+
+
+def interval(
+    name: str,
+    value: object,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A number between ``low`` and ``high``, each end included unless ``*_open``.
+
+    The message writes the interval as mathematics does: ``[0, 1]``, ``(0, 0.5]``.
+    """
+    number = _as_float(value)
+    above = low < number if low_open else low <= number
+    below = number < high if high_open else number <= high
+    if not (above and below):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(
+            f"{name} must be a number in {left}{low:g}, {high:g}{right}; got {value!r}"
+        )
+    return number
+
+
+def fraction(name: str, value: object) -> float:
+    """A number in [0, 1] (a share of the data, a probability, a smoothing weight)."""
+    return interval(name, value, 0.0, 1.0)
+
+
+def temperature(value: object) -> float:
+    """The temperature ``T`` of ``softmax(z / T)``: a finite number > 0."""
+    return positive_number("temperature", value)
+
+
 def reduction(value: object) -> str:
     if value not in REDUCTIONS:
         raise ValueError(
             f"reduction must be one of 'none', 'mean' or 'sum'; got {value!r}"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def label_smoothing(value: object) -> float:
