@@ -1,5 +1,7 @@
 """xent.data: shapes, dtypes, determinism, stratified splits and argument checks."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -78,20 +80,65 @@ def test_split_is_frozen():
 
 
 @pytest.mark.parametrize(
-    ("call", "argument"),
+    ("call", "message"),
     [
-        (lambda: data.blobs(n=3, num_classes=3), "n"),
-        (lambda: data.blobs(num_classes=1), "num_classes"),
-        (lambda: data.blobs(std=0.0), "std"),
-        (lambda: data.moons(seed=-1), "seed"),
-        (lambda: data.moons(val_fraction=1.0), "val_fraction"),
-        (lambda: data.spirals(noise=-0.1), "noise"),
-        (lambda: data.imbalanced(positive_fraction=0.7), "positive_fraction"),
-        (lambda: data.imbalanced(n=10, positive_fraction=0.1), "positive_fraction"),
-        (lambda: data.multilabel(num_labels=0), "num_labels"),
-        (lambda: data.blobs(n=2.5), "n"),
+        (lambda: data.blobs(n=3, num_classes=3), "n must be an integer >= 6; got 3"),
+        (
+            lambda: data.blobs(num_classes=1),
+            "num_classes must be an integer >= 2; got 1",
+        ),
+        (lambda: data.blobs(std=0.0), "std must be a finite number > 0; got 0.0"),
+        (
+            lambda: data.blobs(std=float("inf")),
+            "std must be a finite number > 0; got inf",
+        ),
+        (lambda: data.moons(seed=-1), "seed must be a non-negative integer; got -1"),
+        (
+            lambda: data.moons(seed=True),
+            "seed must be a non-negative integer; got True",
+        ),
+        (
+            lambda: data.moons(val_fraction=1.0),
+            "val_fraction must be a number in (0, 1); got 1.0",
+        ),
+        (
+            lambda: data.moons(val_fraction=0),
+            "val_fraction must be a number in (0, 1); got 0",
+        ),
+        (
+            lambda: data.spirals(noise=-0.1),
+            "noise must be a finite number >= 0; got -0.1",
+        ),
+        (
+            lambda: data.multilabel(noise=float("nan")),
+            "noise must be a finite number >= 0; got nan",
+        ),
+        (
+            lambda: data.imbalanced(positive_fraction=0.7),
+            "positive_fraction must be a number in (0, 0.5]; got 0.7",
+        ),
+        (
+            lambda: data.imbalanced(separation=-1),
+            "separation must be a finite number >= 0; got -1",
+        ),
+        (
+            lambda: data.imbalanced(n=10, positive_fraction=0.1),
+            "positive_fraction * n must give at least 2 positives; got "
+            "positive_fraction=0.1 and n=10",
+        ),
+        (
+            lambda: data.multilabel(num_labels=0),
+            "num_labels must be an integer >= 1; got 0",
+        ),
+        (lambda: data.blobs(n=2.5), "n must be an integer >= 6; got 2.5"),
+        (lambda: data.blobs(n=True), "n must be an integer >= 6; got True"),
     ],
 )
-def test_bad_arguments_name_the_argument(call, argument):
-    with pytest.raises(ValueError, match=argument):
+def test_bad_arguments_name_the_argument(call, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_positive_fraction_may_be_one_half_exactly():
+    split = data.imbalanced(n=40, positive_fraction=0.5)
+    assert int(split.y_train.sum() + split.y_val.sum()) == 20

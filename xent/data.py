@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from xent import _checks
+
 __all__ = ["Split", "blobs", "moons", "spirals", "imbalanced", "multilabel"]
 
 
@@ -57,32 +59,9 @@ class Split:
 # --------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _check_fraction(
-    name: str, value: object, *, low: float = 0.0, high: float = 1.0
-) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not low < value < high
-    ):
-        raise ValueError(
-            f"{name} must be a number strictly between {low} and {high}; got {value!r}"
-        )
-    return float(value)
-
-
-def _check_seed(seed: object) -> int:
-    return _check_int("seed", seed, 0)
+def _val_fraction(value: object) -> float:
+    """Both parts must keep some rows: a share strictly between 0 and 1."""
+    return _checks.interval("val_fraction", value, 0, 1, low_open=True, high_open=True)
 
 
 def _split(
@@ -93,20 +72,21 @@ def _split(
     rng: np.random.Generator,
 ) -> Split:
     """Shuffle, then move ``val_fraction`` of each class (or of all rows) to
-    validation."""
+    validation.
+    """
     if y.ndim == 1:
         groups = [np.flatnonzero(y == c) for c in range(num_classes)]  # stratified
     else:
         groups = [np.arange(len(y))]  # multi-label: one group
-    val, train = [], []
+    val_parts, train_parts = [], []
     for rows in groups:
         rows = rng.permutation(rows)
         num_val = int(round(val_fraction * len(rows)))
-        val.append(rows[:num_val])
-        train.append(rows[num_val:])
+        val_parts.append(rows[:num_val])
+        train_parts.append(rows[num_val:])
     # Mix the classes again so that minibatches taken in order are not sorted by class.
-    train = rng.permutation(np.concatenate(train))
-    val = rng.permutation(np.concatenate(val))
+    train = rng.permutation(np.concatenate(train_parts))
+    val = rng.permutation(np.concatenate(val_parts))
     return Split(
         X_train=X[train].astype(np.float32),
         y_train=y[train],
@@ -147,12 +127,11 @@ def blobs(
     >>> split.X_train.dtype, split.y_train.dtype, sorted(set(split.y_train.tolist()))
     (dtype('float32'), dtype('int64'), [0, 1, 2, 3])
     """
-    num_classes = _check_int("num_classes", num_classes, 2)
-    n = _check_int("n", n, 2 * num_classes)
-    if isinstance(std, bool) or not isinstance(std, int | float) or not std > 0:
-        raise ValueError(f"std must be a positive number; got {std!r}")
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    rng = np.random.default_rng(_check_seed(seed))
+    num_classes = _checks.integer("num_classes", num_classes, 2)
+    n = _checks.integer("n", n, 2 * num_classes)
+    std = _checks.positive_number("std", std)
+    val_fraction = _val_fraction(val_fraction)
+    rng = np.random.default_rng(_checks.seed(seed))
 
     angles = 2 * np.pi * np.arange(num_classes) / num_classes + np.pi / 2
     centres = 3.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (C, 2)
@@ -175,11 +154,10 @@ def moons(
     >>> split.num_classes, split.X_train.shape
     (2, (150, 2))
     """
-    n = _check_int("n", n, 4)
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}")
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    rng = np.random.default_rng(_check_seed(seed))
+    n = _checks.integer("n", n, 4)
+    noise = _checks.non_negative("noise", noise)
+    val_fraction = _val_fraction(val_fraction)
+    rng = np.random.default_rng(_checks.seed(seed))
 
     n0, n1 = _counts(n, 2)
     t0 = np.linspace(0, np.pi, n0)
@@ -214,12 +192,11 @@ def spirals(
     >>> len(split.y_train) + len(split.y_val)
     90
     """
-    num_classes = _check_int("num_classes", num_classes, 2)
-    n = _check_int("n", n, 2 * num_classes)
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}")
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    rng = np.random.default_rng(_check_seed(seed))
+    num_classes = _checks.integer("num_classes", num_classes, 2)
+    n = _checks.integer("n", n, 2 * num_classes)
+    noise = _checks.non_negative("noise", noise)
+    val_fraction = _val_fraction(val_fraction)
+    rng = np.random.default_rng(_checks.seed(seed))
 
     counts = _counts(n, num_classes)
     y = np.repeat(np.arange(num_classes), counts)  # (n,)
@@ -251,26 +228,19 @@ def imbalanced(
     >>> int(split.y_train.sum()), int(split.y_val.sum())  # 40 positives, split 30 / 10
     (30, 10)
     """
-    n = _check_int("n", n, 4)
-    positive_fraction = _check_fraction(
-        "positive_fraction", positive_fraction, high=0.5 + 1e-12
+    n = _checks.integer("n", n, 4)
+    positive_fraction = _checks.interval(
+        "positive_fraction", positive_fraction, 0, 0.5, low_open=True
     )
-    if (
-        isinstance(separation, bool)
-        or not isinstance(separation, int | float)
-        or separation < 0
-    ):
-        raise ValueError(
-            f"separation must be a non-negative number; got {separation!r}"
-        )
-    val_fraction = _check_fraction("val_fraction", val_fraction)
+    separation = _checks.non_negative("separation", separation)
+    val_fraction = _val_fraction(val_fraction)
     num_pos = int(round(positive_fraction * n))
     if num_pos < 2:
         raise ValueError(
-            f"positive_fraction * n must give at least 2 positives; got "
-            f"positive_fraction={positive_fraction} and n={n}"
+            "positive_fraction * n must give at least 2 positives; got "
+            f"positive_fraction={positive_fraction!r} and n={n!r}"
         )
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(_checks.seed(seed))
 
     y = np.repeat(np.array([0, 1]), [n - num_pos, num_pos]).astype(np.int64)  # (n,)
     X = rng.standard_normal((n, 2)) + np.array([separation, 0.0]) * y[:, None]  # (n, 2)
@@ -298,12 +268,11 @@ def multilabel(
     >>> split.y_train.shape, split.y_train.dtype, split.multilabel
     ((75, 2), dtype('float32'), True)
     """
-    num_labels = _check_int("num_labels", num_labels, 1)
-    n = _check_int("n", n, 4)
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}")
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    rng = np.random.default_rng(_check_seed(seed))
+    num_labels = _checks.integer("num_labels", num_labels, 1)
+    n = _checks.integer("n", n, 4)
+    noise = _checks.non_negative("noise", noise)
+    val_fraction = _val_fraction(val_fraction)
+    rng = np.random.default_rng(_checks.seed(seed))
 
     X = rng.standard_normal((n, 2))  # (n, 2)
     angles = np.pi * np.arange(num_labels) / num_labels
