@@ -1,13 +1,67 @@
 """xent.train: gradients by hand against finite differences, logging, determinism, and
 the PyTorch and Keras loops against the frameworks' own losses."""
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from xent import data, tracking, train
 from xent import numpy as xn
+from xent.train.numpy import _backward, _forward, _numpy_loss
 
 KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}
+ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("torch", "tensorflow", "keras", "wandb", "matplotlib")
+
+
+def _loaded_after(code):
+    """The frameworks a fresh interpreter has imported after running ``code``."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys\n{code}\n"
+            f"print(sorted(m for m in {FRAMEWORKS} if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_train_imports_a_framework_only_when_its_loop_is_used():
+    assert _loaded_after("from xent import train\ntrain.Fit, train.fit_numpy") == []
+    pytest.importorskip("torch")
+    assert _loaded_after("from xent.train import fit_torch") == ["torch"]
+    pytest.importorskip("keras")
+    loaded = _loaded_after("from xent import train\ntrain.fit_keras, train.keras_loss")
+    assert {"keras", "tensorflow"} <= set(loaded) and "torch" not in loaded
+
+
+def test_every_public_name_is_where_it_was():
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from xent import keras as xk
+    from xent.train import keras as train_keras
+    from xent.train import numpy as train_numpy
+    from xent.train import torch as train_torch
+
+    homes = {"Fit": train, "keras_loss": xk}
+    for module in (train_numpy, train_torch, train_keras):
+        homes.update((name, module) for name in module.__all__ if name not in homes)
+    assert sorted(homes) == sorted(train.__all__)
+    for name, module in homes.items():
+        assert getattr(train, name) is getattr(module, name), name
+        assert name in dir(train)
+    assert train.numpy is train_numpy and train.keras_loss is train_keras.keras_loss
+    with pytest.raises(AttributeError, match="fit_jax"):
+        train.fit_jax  # noqa: B018
 
 
 def _loss(params, X, y, loss):
@@ -25,9 +79,9 @@ def test_numpy_gradients_match_finite_differences(hidden_size, loss):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((7, 2)), rng.integers(0, 3, 7)
     params = train.init_numpy(2, 3, hidden_size=hidden_size, seed=1)
-    logits, hidden = train._forward(params, X)
-    _, grad_logits = train._numpy_loss(loss, logits, y, {})
-    grads = train._backward(params, X, hidden, grad_logits)
+    logits, hidden = _forward(params, X)
+    _, grad_logits = _numpy_loss(loss, logits, y, {})
+    grads = _backward(params, X, hidden, grad_logits)
     eps = 1e-6
     for name, value in params.items():
         numeric = np.zeros_like(value)
@@ -221,11 +275,50 @@ def test_keras_loss_matches_keras_losses():
     assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
 
 
+def test_keras_loss_passes_its_options_and_probability_targets():
+    keras = pytest.importorskip("keras")
+    xtf = pytest.importorskip("xent.tensorflow")
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((5, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 5)
+    weight = np.array([1.0, 2.0, 0.5, 3.0], dtype=np.float32)
+    ours = train.keras_loss("cross_entropy", weight=weight, label_smoothing=0.2)(
+        y.astype(np.float32), logits
+    )
+    theirs = xtf.cross_entropy(
+        logits, y, weight=weight, label_smoothing=0.2, reduction="none"
+    )
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-6)
+    assert not np.allclose(
+        np.asarray(ours), np.asarray(train.keras_loss()(y.astype(np.float32), logits))
+    )
+
+    probs = xn.softmax(rng.standard_normal((5, 4))).astype(np.float32)  # (b, C)
+    ours = train.keras_loss("cross_entropy")(probs, logits)
+    theirs = keras.losses.categorical_crossentropy(probs, logits, from_logits=True)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5)
+
+
 def test_keras_loss_bad_arguments():
+    pytest.importorskip("tensorflow")
     with pytest.raises(ValueError, match="name"):
         train.keras_loss("hinge")
     with pytest.raises(ValueError, match="reduction"):
         train.keras_loss("cross_entropy", reduction="sum")
+    with pytest.raises(ValueError, match="options .* got pos_weight"):
+        train.keras_loss("cross_entropy", pos_weight=2.0)
+    with pytest.raises(ValueError, match="got return_z_loss"):
+        train.keras_loss("cross_entropy", return_z_loss=True)
+
+
+def test_mlp_keras_bad_arguments():
+    pytest.importorskip("keras")
+    with pytest.raises(ValueError, match=r"hidden_sizes\[1\]"):
+        train.mlp_keras(2, 2, hidden_sizes=(8, 0))
+    with pytest.raises(ValueError, match="hidden_sizes must be a sequence"):
+        train.mlp_keras(2, 2, hidden_sizes=8)
+    with pytest.raises(ValueError, match="seed"):
+        train.mlp_keras(2, 2, seed=-1)
 
 
 def test_fit_keras_logs_jsonl_and_matches_keras_loss(tmp_path):

@@ -21,6 +21,7 @@ _SUBMODULES = (
     "numpy",
     "torch",
     "tensorflow",
+    "keras",
     "data",
     "tracking",
     "train",
