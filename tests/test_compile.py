@@ -18,6 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from xent import torch as xt  # noqa: E402
+from xent._checks import torch as torch_checks  # noqa: E402
 
 _checks = pytest.importorskip("xent._checks")
 
@@ -313,7 +314,7 @@ def test_bad_values_are_a_value_error_in_eager_cpu_code(case):
 def test_bad_values_are_a_device_side_assertion_off_the_host(case, monkeypatch):
     """With the host path switched off (as on a GPU), the same message, never a read."""
     name, names, options, key, value, error = case
-    monkeypatch.setattr(xt, "_on_host", lambda x: False)
+    monkeypatch.setattr(torch_checks, "on_host", lambda x: False)
     data = _bad(_data(), key, value)
     args = [data[n] for n in names]
     with pytest.raises(RuntimeError, match=re.escape(str(error))):

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from xent import _checks, _torch_scale
+from xent._checks import torch as _torch_checks
 
 __all__ = [
     "logsumexp",
@@ -101,7 +102,7 @@ def _class_target(
 ) -> tuple[Tensor, bool]:
     """Check a multi-class target's shape and dtype; return it and whether it holds
     probabilities (in the dtype of the logits) or class indices (int64). Its values are
-    checked later, by :func:`_check_indices` or :func:`_check_unit_interval`.
+    checked later, in ``xent._checks.torch``.
     """
     target = _tensor(target, logits)
     is_probs = _checks.class_target(
@@ -116,56 +117,12 @@ def _class_target(
     return (target.to(logits.dtype), True) if is_probs else (target.long(), False)
 
 
-# Checks of values. Reading a tensor on the host costs nothing in eager code on the CPU,
-# so there a bad value raises ValueError with an example. On an accelerator the same
-# read would make every call wait until the device has computed it (a host-device
-# synchronisation), and under torch.compile it would break the graph; there the check is
-# a device-side assertion with the same message (a RuntimeError, raised by the device
-# when it runs the check: on CUDA at the next synchronisation, as "device-side assert
-# triggered"), which is what PyTorch's own losses do on CUDA. Meta tensors hold no
-# values and pass.
-
-
-def _on_host(x: Tensor) -> bool:
-    """Whether the values of ``x`` can be read now at no cost: eager code on the CPU."""
-    return x.device.type == "cpu" and not torch.compiler.is_compiling()
-
-
-def _assert(ok: Tensor, error: ValueError) -> None:
-    """A device-side assertion that the 0-d ``ok`` holds, with the message of
-    ``error``.
-    """
-    torch._assert_async(ok, str(error))
-
-
-def _check_indices(target: Tensor, num_classes: int, ignore_index: int) -> None:
-    """Every class index in ``[0, num_classes)`` or equal to ``ignore_index``."""
-    if target.numel() == 0:
-        return
-    if _on_host(target):
-        low, high = torch.aminmax(target)  # one pass; the usual case ends here
-        if low.item() < 0 or high.item() >= num_classes:
-            bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-            if bad.any():
-                raise _checks.index_error(
-                    num_classes, ignore_index, int(target[bad][0])
-                )
-        return
-    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    _assert(~bad.any(), _checks.index_error(num_classes, ignore_index))
-
-
-def _check_unit_interval(name: str, x: Tensor) -> None:
-    """Every value of ``x`` in [0, 1] (NaN passes, as in PyTorch's own losses)."""
-    if x.numel() == 0 or x.dtype == torch.bool:
-        return
-    if _on_host(x):
-        low, high = torch.aminmax(x)
-        if low.item() < 0 or high.item() > 1:
-            outside = (x < 0) | (x > 1)
-            raise _checks.unit_interval_error(name, x[outside][0].item())
-        return
-    _assert(~((x < 0) | (x > 1)).any(), _checks.unit_interval_error(name))
+# The checks of values (class indices in range, probabilities in [0, 1]) live in
+# xent/_checks/torch.py: ValueError in eager CPU code, a device-side assertion
+# elsewhere.
+_on_host = _torch_checks.on_host  # used by xent._torch_sampled until it imports them
+_assert = _torch_checks.device_assert
+_check_indices = _torch_checks.indices
 
 
 def _index_parts(target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
@@ -348,9 +305,9 @@ def cross_entropy(
     num_classes = logits.shape[-1]
     w = _weight(weight, num_classes, logits)
     if is_probs:
-        _check_unit_interval("target (class probabilities)", target)
+        _torch_checks.unit_interval("target (class probabilities)", target)
     else:
-        _check_indices(target, num_classes, ignore_index)
+        _torch_checks.indices(target, num_classes, ignore_index)
     needs_autograd = (w is not None and w.requires_grad) or target.requires_grad
     if needs_autograd or torch.compiler.is_compiling():
         # Gradients beyond the logits, or a compiler that fuses the plain formula's
@@ -535,7 +492,7 @@ def nll_loss(
     reduction = _checks.reduction(reduction)
     num_classes = log_probs.shape[-1]
     w = _weight(weight, num_classes, log_probs)
-    _check_indices(target, num_classes, ignore_index)
+    _torch_checks.indices(target, num_classes, ignore_index)
     if w is None:
         w = torch.ones(num_classes, dtype=log_probs.dtype, device=log_probs.device)
     loss, kept_weight = _nll(log_probs, target, w, ignore_index)
@@ -582,7 +539,7 @@ def binary_cross_entropy_with_logits(
     weight = _broadcast_weight("weight", weight, logits)
     pos_weight = _broadcast_weight("pos_weight", pos_weight, logits)
     reduction = _checks.reduction(reduction)
-    _check_unit_interval("target", target)
+    _torch_checks.unit_interval("target", target)
     target = target.to(logits.dtype)
 
     z = _compute(logits)
@@ -646,8 +603,8 @@ def binary_cross_entropy(
     target = _binary_target("target", target, probs, "probs")
     weight = _broadcast_weight("weight", weight, probs)
     reduction = _checks.reduction(reduction)
-    _check_unit_interval("probs", probs)
-    _check_unit_interval("target", target)
+    _torch_checks.unit_interval("probs", probs)
+    _torch_checks.unit_interval("target", target)
     target = target.to(probs.dtype)
 
     loss = _ClampedBCE.apply(_compute(probs), _compute(target))
@@ -685,7 +642,7 @@ def sigmoid_focal_loss(
     target = _binary_target("target", target, logits, "logits")
     alpha, gamma = _checks.focal_params(alpha, gamma)
     reduction = _checks.reduction(reduction)
-    _check_unit_interval("target", target)
+    _torch_checks.unit_interval("target", target)
     target = target.to(logits.dtype)
 
     p = torch.exp(
@@ -803,7 +760,7 @@ def linear_cross_entropy(
             "chunk_size must be a positive integer (rows per chunk); got "
             f"{chunk_size!r}"
         )
-    _check_indices(target, num_classes, ignore_index)
+    _torch_checks.indices(target, num_classes, ignore_index)
 
     if torch.compiler.is_compiling():  # the composition, fused by the compiler
         return cross_entropy(
@@ -899,7 +856,7 @@ def vocab_parallel_cross_entropy(
     target = _index_target(
         "logits_shard", target, logits_shard.shape[:-1], logits_shard
     )
-    _check_indices(target, num_classes, ignore_index)
+    _torch_checks.indices(target, num_classes, ignore_index)
     loss = _torch_scale.VocabParallelCrossEntropy.apply(
         logits_shard.reshape(-1, logits_shard.shape[-1]),
         target.reshape(-1),
