@@ -17,6 +17,7 @@ import pytest
 from _wandb_reader import assert_wandb_matches_history
 
 from xent import tracking
+from xent.tracking import _settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,15 +192,19 @@ def test_bad_arguments_name_the_argument(tmp_path, call, argument):
 def test_bad_log_calls(tmp_path):
     with tracking.start_run("p", dir=tmp_path, mode="disabled") as run:
         run.log({"a": 1}, step=3)
-        with pytest.raises(ValueError, match="step"):
+        with pytest.raises(ValueError, match="step must be an integer >= 3; got 1"):
             run.log({"a": 1}, step=1)
+        with pytest.raises(ValueError, match="step must be an integer"):
+            run.log({"a": 1}, step=True)  # a flag, not a step
+        run.log({"b": 2}, step=np.int64(3))  # the last step again adds to its row
         with pytest.raises(ValueError, match="metrics"):
             run.log({1: 2.0})
+    assert tracking.read_history(run) == [{"_step": 3, "a": 1}, {"_step": 3, "b": 2}]
 
 
 def test_where_runs_went_is_shown_relative_to_the_book_or_home(monkeypatch, tmp_path):
     """Printed output is part of the book: no absolute path, user name or temp dir."""
-    shown = tracking._shown
+    shown = _settings.shown
     assert shown(REPO / "_build" / "wandb" / "wandb", "x") == "_build/wandb/wandb"
     monkeypatch.setenv("HOME", str(tmp_path))
     cache = tmp_path / ".cache" / "xent" / "wandb" / "wandb"
@@ -254,7 +259,7 @@ def test_the_runs_page_shows_real_commands_and_the_printed_line():
     notebook = (REPO / "notebooks" / "05-pytorch-classifier.ipynb").read_text()
     assert 'name=\\"binary-head\\"' in notebook
     assert 'PROJECT = \\"xent-05-pytorch-classifier\\"' in notebook
-    folder = tracking._shown(REPO / "_build" / "wandb" / "wandb", "the runs directory")
+    folder = _settings.shown(REPO / "_build" / "wandb" / "wandb", "the runs directory")
     line = f"Run xent-05-pytorch-classifier/binary-head: W&B offline, kept in {folder}"
     assert line in page and f"wandb sync {folder}/offline-run-*" in page
     assert "tracking.PROBE_TIMEOUT" in page and tracking.PROBE_TIMEOUT > 0

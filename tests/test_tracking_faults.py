@@ -27,6 +27,7 @@ import pytest
 from _wandb_reader import assert_wandb_matches_history, wandb_summary
 
 from xent import tracking
+from xent.tracking import _probe
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "f" * 40  # the shape of a W&B key; no server knows it
@@ -312,6 +313,21 @@ def test_online_start_that_stalls_after_the_probe_falls_back(tmp_path, stop):
     check_offline_runs([first, later], tmp_path)
 
 
+@needs_wandb
+def test_probe_timeout_set_on_the_module_bounds_the_wait(tmp_path, stop):
+    """``xent.tracking.PROBE_TIMEOUT``, set by a user, is the wait of the next start."""
+    server = _silent(stop)
+    script = "from xent import tracking\ntracking.PROBE_TIMEOUT = 1.0\n" + (
+        textwrap.dedent(TWO_RUNS)
+    )
+    done = child(script, tmp_path, WANDB_API_KEY=KEY, WANDB_BASE_URL=server.url)
+    first, later = result_of(done)
+    assert first["seconds"] < FIRST_START_SECONDS, first
+    check_messages(done, f"W&B at {server.url} did not answer within 1 s", tmp_path)
+    check_offline_runs([first, later], tmp_path)
+    assert server.requests == 1
+
+
 # --------------------------------------------------------------------------------------
 # The probe itself, in this process (no W&B)
 # --------------------------------------------------------------------------------------
@@ -329,22 +345,20 @@ def test_online_start_that_stalls_after_the_probe_falls_back(tmp_path, stop):
 )
 def test_probe_reads_the_servers_answer(stop, status, body, problem):
     server = _answering(stop, status, body)
-    found = tracking._server_problem(server.url, KEY)
+    found = _probe.server_problem(server.url, KEY, tracking.PROBE_TIMEOUT)
     assert found == problem if problem is None else found.startswith(problem)
     assert server.requests == 1
 
 
-def test_probe_gives_up_on_a_silent_server_in_time(stop, monkeypatch):
-    monkeypatch.setattr(tracking, "PROBE_TIMEOUT", 0.5)
+def test_probe_gives_up_on_a_silent_server_in_time(stop):
     start = time.perf_counter()
-    found = tracking._server_problem(_silent(stop).url, KEY)
+    found = _probe.server_problem(_silent(stop).url, KEY, 0.5)
     assert found == "did not answer within 0.5 s"
     assert time.perf_counter() - start < 3.0
 
 
-def test_probe_gives_up_on_a_trickling_server_in_time(stop, monkeypatch):
+def test_probe_gives_up_on_a_trickling_server_in_time(stop):
     """A byte every fifth of a second never trips a socket timeout; the limit holds."""
-    monkeypatch.setattr(tracking, "PROBE_TIMEOUT", 0.5)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -361,7 +375,7 @@ def test_probe_gives_up_on_a_trickling_server_in_time(stop, monkeypatch):
     threading.Thread(target=trickle, daemon=True).start()
     start = time.perf_counter()
     url = f"http://127.0.0.1:{server.getsockname()[1]}"
-    assert tracking._server_problem(url, KEY) == "did not answer within 0.5 s"
+    assert _probe.server_problem(url, KEY, 0.5) == "did not answer within 0.5 s"
     assert time.perf_counter() - start < 2.0
 
 
@@ -378,11 +392,13 @@ def test_probe_sees_a_garbled_answer(stop):
 
     threading.Thread(target=answer, daemon=True).start()
     url = f"http://127.0.0.1:{server.getsockname()[1]}"
-    assert tracking._server_problem(url, KEY).startswith("is unreachable")
+    found = _probe.server_problem(url, KEY, tracking.PROBE_TIMEOUT)
+    assert found is not None and found.startswith("is unreachable")
 
 
 def test_probe_sees_a_refused_connection():
-    assert tracking._server_problem(_refusing().url, KEY) == "refused the connection"
+    found = _probe.server_problem(_refusing().url, KEY, tracking.PROBE_TIMEOUT)
+    assert found == "refused the connection"
 
 
 # --------------------------------------------------------------------------------------
