@@ -10,7 +10,7 @@ or wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -126,8 +126,9 @@ def _numpy_loss(
     """The mean loss ``name`` of a batch and its gradient with respect to ``logits``."""
     if name == "mse":
         return _mse(logits, y)
-    loss = float(xn.cross_entropy(logits, y, **options))
-    return loss, xn.cross_entropy_grad(logits, y, **options)
+    # one array, not (loss, z_loss): return_z_loss is off
+    loss = cast(Array, xn.cross_entropy(logits, y, **options))
+    return float(loss), xn.cross_entropy_grad(logits, y, **options)
 
 
 def fit_numpy(
