@@ -1,6 +1,7 @@
 """xent.calibration against values computed by hand."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -161,38 +162,99 @@ def test_negative_log_likelihood_by_hand():
 
 
 @pytest.mark.parametrize(
-    ("call", "argument"),
+    ("call", "message"),
     [
         (
             lambda: cal.expected_calibration_error(np.array([1.2]), np.array([1])),
-            "probs",
+            "probs must hold probabilities in [0, 1]; got 1.2 among them",
         ),
         (
             lambda: cal.expected_calibration_error(
                 np.array([[0.5, 0.6]]), np.array([0])
             ),
-            "probs",
+            "probs of shape (n, C) must have rows that sum to 1; "
+            "got a row sum of 1.1 among them",
         ),
-        (lambda: cal.brier_score(np.array([0.5, 0.5]), np.array([1])), "y"),
-        (lambda: cal.reliability_bins(np.array([0.5]), np.array([2])), "y"),
+        (
+            lambda: cal.brier_score(np.array([0.5, 0.5]), np.array([1])),
+            "y must have shape (2,), one label per row of probs; got shape (1,)",
+        ),
+        (
+            lambda: cal.reliability_bins(np.array([0.5]), np.array([2])),
+            "y must hold class labels in [0, 2); got 2 among them",
+        ),
         (
             lambda: cal.reliability_bins(np.array([0.5]), np.array([1]), n_bins=0),
-            "n_bins",
+            "n_bins must be a positive integer; got 0",
         ),
         (
             lambda: cal.fit_temperature(np.array([1.0]), np.array([1]), bounds=(2, 1)),
-            "bounds",
+            "bounds must be a pair (low, high) of finite numbers with 0 < low < high; "
+            "got (2, 1)",
         ),
         (
             lambda: cal.negative_log_likelihood(np.array([1.0]), np.array([1]), 0),
-            "temperature",
+            "temperature must be a finite number > 0; got 0",
         ),
-        (lambda: cal.fit_temperature(np.array([np.inf]), np.array([1])), "logits"),
+        (
+            lambda: cal.fit_temperature(np.array([np.inf]), np.array([1])),
+            "logits must hold finite numbers; got inf among them",
+        ),
     ],
 )
-def test_bad_arguments_name_the_argument(call, argument):
-    with pytest.raises(ValueError, match=argument):
+def test_bad_arguments_name_the_argument(call, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: cal.brier_score(np.array([0.5]), np.array([0.5])),
+            "y must hold integer class labels; got 0.5 among them",
+        ),
+        (
+            lambda: cal.brier_score(np.array([0.5]), np.array(["1"])),
+            "y must hold integer class labels; got dtype <U1",
+        ),
+        (
+            lambda: cal.probabilities(np.array([0.0]), temperature=math.nan),
+            "temperature must be a finite number > 0; got nan",
+        ),
+        (
+            lambda: cal.probabilities(np.array([0.0]), temperature=True),
+            "temperature must be a finite number > 0; got True",
+        ),
+        (
+            lambda: cal.probabilities(np.array([[np.nan, 0.0]])),
+            "logits must hold finite numbers; got nan among them",
+        ),
+        (
+            lambda: cal.fit_temperature(np.array([1.0]), np.array([1]), bounds=1.0),
+            "bounds must be a pair (low, high) of finite numbers with 0 < low < high; "
+            "got 1.0",
+        ),
+        (
+            lambda: cal.fit_temperature(
+                np.array([1.0]), np.array([1]), bounds=(0.1, math.inf)
+            ),
+            "bounds must be a pair (low, high) of finite numbers with 0 < low < high; "
+            "got (0.1, inf)",
+        ),
+    ],
+)
+def test_labels_temperature_and_bounds_are_checked(call, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_integer_valued_float_labels_are_labels():
+    probs = np.array([0.8, 0.4])
+    assert cal.brier_score(probs, np.array([1.0, 0.0])) == cal.brier_score(
+        probs, np.array([1, 0])
+    )
+    assert cal.fit_temperature(np.full(4, 4.0), [1, 1, 1, 0], bounds=[0.5, 20]) > 0
 
 
 # --------------------------------------------------------------------------------------
@@ -408,38 +470,78 @@ def test_brier_decomposition_limits():
 
 
 @pytest.mark.parametrize(
-    ("call", "argument"),
+    ("call", "message"),
     [
-        (lambda: cal.fit_platt(np.zeros((2, 2)), np.array([0, 1])), "logits"),
-        (lambda: cal.fit_platt(np.array([0.0, np.nan]), np.array([0, 1])), "logits"),
-        (lambda: cal.fit_platt(np.array([0.0, 1.0]), np.array([0, 2])), "y"),
+        (
+            lambda: cal.fit_platt(np.zeros((2, 2)), np.array([0, 1])),
+            "logits must have shape (n,), one score per example (binary); "
+            "got shape (2, 2)",
+        ),
+        (
+            lambda: cal.fit_platt(np.array([0.0, np.nan]), np.array([0, 1])),
+            "logits must hold finite numbers; got nan among them",
+        ),
+        (
+            lambda: cal.fit_platt(np.array([0.0, 1.0]), np.array([0, 2])),
+            "y must hold class labels in [0, 2); got 2 among them",
+        ),
         (
             lambda: cal.fit_platt(
                 np.array([0.0, 1.0]), np.array([0, 1]), platt_targets=1
             ),
-            "platt_targets",
+            "platt_targets must be True or False; got 1",
         ),
-        (lambda: cal.apply_platt(np.array([0.0]), math.inf, 0.0), "a"),
-        (lambda: cal.apply_platt(np.array([0.0]), 1.0, "0"), "b"),
-        (lambda: cal.apply_platt(np.zeros((1, 2)), 1.0, 0.0), "logits"),
-        (lambda: cal.fit_isotonic(np.array([[0.5, 0.5]]), np.array([0])), "probs"),
-        (lambda: cal.fit_isotonic(np.array([1.5]), np.array([0])), "probs"),
-        (lambda: cal.fit_isotonic(np.array([0.5]), np.array([0, 1])), "y"),
-        (lambda: cal.apply_isotonic((0.5,), np.array([0.5])), "isotonic_map"),
+        (
+            lambda: cal.apply_platt(np.array([0.0]), math.inf, 0.0),
+            "a must be a finite number; got inf",
+        ),
+        (
+            lambda: cal.apply_platt(np.array([0.0]), 1.0, "0"),
+            "b must be a finite number; got '0'",
+        ),
+        (
+            lambda: cal.apply_platt(np.zeros((1, 2)), 1.0, 0.0),
+            "logits must have shape (n,), one score per example (binary); "
+            "got shape (1, 2)",
+        ),
+        (
+            lambda: cal.fit_isotonic(np.array([[0.5, 0.5]]), np.array([0])),
+            "probs must have shape (n,), the probability of class 1 (binary); "
+            "got shape (1, 2)",
+        ),
+        (
+            lambda: cal.fit_isotonic(np.array([1.5]), np.array([0])),
+            "probs must hold probabilities in [0, 1]; got 1.5 among them",
+        ),
+        (
+            lambda: cal.fit_isotonic(np.array([0.5]), np.array([0, 1])),
+            "y must have shape (1,), one label per row of probs; got shape (2,)",
+        ),
+        (
+            lambda: cal.apply_isotonic((0.5,), np.array([0.5])),
+            "isotonic_map must be an IsotonicMap from fit_isotonic; got tuple",
+        ),
         (
             lambda: cal.apply_isotonic(
                 cal.fit_isotonic(np.array([0.5]), np.array([1])), np.array([-0.1])
             ),
-            "probs",
+            "probs must hold probabilities in [0, 1]; got -0.1 among them",
         ),
         (
             lambda: cal.brier_decomposition(np.array([[0.5, 0.5]]), np.array([0])),
-            "probs",
+            "probs must have shape (n,), the probability of class 1 (binary); "
+            "got shape (1, 2)",
         ),
-        (lambda: cal.brier_decomposition(np.array([0.5]), np.array([3])), "y"),
-        (lambda: cal.brier_decomposition(np.array([0.5]), np.array([1]), 0), "n_bins"),
+        (
+            lambda: cal.brier_decomposition(np.array([0.5]), np.array([3])),
+            "y must hold class labels in [0, 2); got 3 among them",
+        ),
+        (
+            lambda: cal.brier_decomposition(np.array([0.5]), np.array([1]), 0),
+            "n_bins must be a positive integer; got 0",
+        ),
     ],
 )
-def test_new_functions_name_the_bad_argument(call, argument):
-    with pytest.raises(ValueError, match=argument):
+def test_new_functions_name_the_bad_argument(call, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()

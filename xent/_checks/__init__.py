@@ -8,6 +8,12 @@ a graph is ``None`` and matches anything. Checks that need the values themselves
 class index out of range, a probability above one) are computed by the backend, eagerly
 where reading the values is free and as a device-side or graph assertion elsewhere;
 their messages are built here for both.
+
+Every message reads "<name> must <requirement>; got <what it got>". The scalar
+validators below (``positive_int``, ``positive_number``, ``non_negative``, ``fraction``,
+``seed``, ...) serve every module of the package; checks that read array values live
+beside this one, one module per framework: ``xent._checks.numpy`` (the NumPy-only
+modules), ``xent._checks.torch`` and ``xent._checks.tensorflow``.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TypeVar
 
 REDUCTIONS = ("none", "mean", "sum")
 
 Shape = Sequence[int | None]
+T = TypeVar("T")
 
 
 def _fmt(shape: Shape) -> str:
@@ -137,6 +145,25 @@ def interval(
     return number
 
 
+def pair(name: str, value: object) -> tuple[float, float]:
+    """Bounds ``(low, high)`` of a search: finite numbers with ``0 < low < high``."""
+    if isinstance(value, tuple | list) and len(value) == 2:
+        low, high = _as_float(value[0]), _as_float(value[1])
+        if 0.0 < low < high < math.inf:
+            return low, high
+    raise ValueError(
+        f"{name} must be a pair (low, high) of finite numbers with 0 < low < high; "
+        f"got {value!r}"
+    )
+
+
+def instance(name: str, value: object, cls: type[T], what: str) -> T:
+    """``value`` is a ``cls``; ``what`` names it ("an xent.data.Split")."""
+    if not isinstance(value, cls):
+        raise ValueError(f"{name} must be {what}; got {type(value).__name__}")
+    return value
+
+
 def fraction(name: str, value: object) -> float:
     """A number in [0, 1] (a share of the data, a probability, a smoothing weight)."""
     return interval(name, value, 0.0, 1.0)
@@ -156,20 +183,13 @@ def reduction(value: object) -> str:
 
 
 def label_smoothing(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"label_smoothing must be a number in [0, 1]; got {value!r}")
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"label_smoothing must be in [0, 1]; got {value!r}")
-    return float(value)
+    """The share ``epsilon`` of the target moved to the uniform distribution."""
+    return fraction("label_smoothing", value)
 
 
 def z_loss_scale(value: object) -> float:
     """The weight of the z-loss ``scale * (log Z)**2``: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"z_loss_scale must be a number >= 0; got {value!r}")
-    if not 0.0 <= value < math.inf:  # also rejects NaN
-        raise ValueError(f"z_loss_scale must be a finite number >= 0; got {value!r}")
-    return float(value)
+    return non_negative("z_loss_scale", value)
 
 
 def softcap(value: object) -> float | None:
@@ -178,11 +198,10 @@ def softcap(value: object) -> float | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"softcap must be None or a number > 0; got {value!r}")
-    if not 0.0 < value < math.inf:  # also rejects NaN
+    number = _as_float(value)
+    if not 0.0 < number < math.inf:
         raise ValueError(f"softcap must be None or a finite number > 0; got {value!r}")
-    return float(value)
+    return number
 
 
 def ignore_index(value: object) -> int:
@@ -192,25 +211,34 @@ def ignore_index(value: object) -> int:
 
 
 def real_number(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-    ):
+    """A real number, infinities included (not bool, not NaN)."""
+    number = _as_float(value)
+    if math.isnan(number):
         raise ValueError(f"{name} must be a real number; got {value!r}")
-    return float(value)
+    return number
 
 
 def focal_params(alpha: object, gamma: object) -> tuple[float, float]:
-    alpha = real_number("alpha", alpha)
-    gamma = real_number("gamma", gamma)
-    if alpha > 1:
+    """The focal loss's class weight ``alpha`` (negative: off) and focus ``gamma``."""
+    number = real_number("alpha", alpha)
+    if number > 1:
         raise ValueError(
-            f"alpha must be in [0, 1], or negative to turn it off; got {alpha}"
+            f"alpha must be a number in [0, 1], or negative to turn it off; "
+            f"got {alpha!r}"
         )
-    if gamma < 0:
-        raise ValueError(f"gamma must be non-negative; got {gamma}")
-    return alpha, gamma
+    return number, non_negative("gamma", gamma)
+
+
+def base(value: object) -> float | None:
+    """The base of a logarithm: None (natural, nats) or a finite number > 0, not 1."""
+    if value is None:
+        return None
+    number = _as_float(value)
+    if not 0.0 < number < math.inf or number == 1.0:
+        raise ValueError(
+            f"base must be None or a finite number > 0 other than 1; got {value!r}"
+        )
+    return number
 
 
 def floating(name: str, kind: str, dtype: object) -> None:
@@ -295,7 +323,9 @@ def class_weight(
     if shape is None:
         return
     if kind != "f" and kind not in ("i", "u"):
-        raise ValueError("weight must hold real numbers, one per class")
+        raise ValueError(
+            f"weight must hold real numbers, one per class; got dtype kind {kind!r}"
+        )
     if len(shape) != 1 or not _same(shape, (num_classes,)):
         raise ValueError(
             f"weight must have shape ({'?' if num_classes is None else num_classes},), "
@@ -344,5 +374,25 @@ def index_error(
 
 def unit_interval_error(name: str, example: object = None) -> ValueError:
     """Values outside [0, 1]; ``example`` as for :func:`index_error`."""
-    found = "" if example is None else f"; found {example}"
+    found = "" if example is None else f"; got {example} among them"
     return ValueError(f"{name} must hold values in [0, 1]{found}")
+
+
+def vector(
+    name: str,
+    shape: Shape,
+    kind: str,
+    dtype: object,
+    length: int,
+    holds: str,
+    *,
+    kinds: str = "fiu",
+) -> None:
+    """A 1-D array of ``length`` entries whose dtype kind is one of ``kinds``;
+    ``holds`` says what the entries are ("positive numbers, one per class").
+    """
+    if kind not in kinds or not (len(shape) == 1 and _same(shape, (length,))):
+        raise ValueError(
+            f"{name} must hold ({length},) {holds}; got shape {_fmt(shape)} and "
+            f"dtype {dtype}"
+        )
