@@ -314,3 +314,19 @@ def test_ids_and_joint():
     for call, message in cases:
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             call()
+
+
+def test_at_least():
+    array_checks.at_least("var", np.array([0.0, 2.0]), 0)
+    array_checks.at_least("scale", np.array([1e-9]), 0, strict=True)
+    for array, strict, message in [
+        (
+            np.array([1.0, -0.5]),
+            False,
+            "var must hold numbers >= 0; got -0.5 among them",
+        ),
+        (np.array([1.0, 0.0]), True, "var must hold numbers > 0; got 0.0 among them"),
+        (np.array([np.nan]), False, "var must hold numbers >= 0; got nan among them"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            array_checks.at_least("var", array, 0, strict=strict)

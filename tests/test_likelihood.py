@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -78,24 +79,52 @@ def test_minimisers_are_the_mean_the_median_and_the_mean_squared_residual():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: xl.gaussian_nll(MEAN, TARGET, -VAR), "var must be non-negative"),
-        (lambda: xl.gaussian_nll(MEAN, TARGET, VAR, eps=0.0), "eps must be positive"),
-        (lambda: xl.gaussian_nll(MEAN, TARGET, VAR, eps="1"), "eps must be positive"),
-        (lambda: xl.gaussian_nll(MEAN, TARGET[:2], VAR), "must broadcast"),
-        (lambda: xl.gaussian_nll(MEAN, np.nan, VAR), "target must hold finite"),
+        (
+            lambda: xl.gaussian_nll(MEAN, TARGET, [[0.5, -2.0, 1.0]]),
+            "var must hold numbers >= 0; got -2.0 among them",
+        ),
+        (
+            lambda: xl.gaussian_nll(MEAN, TARGET, VAR, eps=0.0),
+            "eps must be a finite number > 0; got 0.0",
+        ),
+        (
+            lambda: xl.gaussian_nll(MEAN, TARGET, VAR, eps="1"),
+            "eps must be a finite number > 0; got '1'",
+        ),
+        (
+            lambda: xl.gaussian_nll(MEAN, TARGET, VAR, full=1),
+            "full must be True or False; got 1",
+        ),
+        (
+            lambda: xl.gaussian_nll(MEAN, TARGET[:2], VAR),
+            "mean, target, var must broadcast to one shape; got (6, 3), (2, 3), (6, 3)",
+        ),
+        (
+            lambda: xl.gaussian_nll(MEAN, np.nan, VAR),
+            "target must hold finite numbers; got nan among them",
+        ),
         (
             lambda: xl.gaussian_nll(MEAN, TARGET, VAR, reduction="avg"),
-            "reduction must be one of",
+            "reduction must be one of 'none', 'mean' or 'sum'; got 'avg'",
         ),
-        (lambda: xl.laplace_nll(MEAN, TARGET, 0.0), "scale must be positive"),
-        (lambda: xl.laplace_nll(MEAN[:, :2], TARGET, 1.0), "must broadcast"),
-        (lambda: xl.laplace_nll(np.inf, TARGET, 1.0), "loc must hold finite"),
+        (
+            lambda: xl.laplace_nll(MEAN, TARGET, 0.0),
+            "scale must hold numbers > 0; got 0.0 among them",
+        ),
+        (
+            lambda: xl.laplace_nll(MEAN[:, :2], TARGET, 1.0),
+            "loc, target, scale must broadcast to one shape; got (6, 2), (6, 3), ()",
+        ),
+        (
+            lambda: xl.laplace_nll(np.inf, TARGET, 1.0),
+            "loc must hold finite numbers; got inf among them",
+        ),
         (
             lambda: xl.laplace_nll(MEAN, TARGET, 1.0, reduction=None),
-            "reduction must be one of",
+            "reduction must be one of 'none', 'mean' or 'sum'; got None",
         ),
     ],
 )
 def test_bad_input(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()

@@ -13,35 +13,17 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from xent import _checks
 from xent import numpy as xn
+from xent._checks import numpy as array_checks
 
 __all__ = ["joint_entropy", "conditional_entropy", "mutual_information"]
 
 
-def _joint(joint: ArrayLike) -> np.ndarray:
-    """``joint`` as a float64 table, checked: 2-D, entries in [0, 1], total 1."""
-    table = np.asarray(joint, dtype=np.float64)
-    if table.ndim != 2:
-        raise ValueError(
-            f"joint must be a 2-D table P(X = a, Y = b); got shape {table.shape}"
-        )
-    if table.size == 0:
-        raise ValueError(f"joint must have at least one entry; got shape {table.shape}")
-    if not np.all(np.isfinite(table)) or np.any(table < 0) or np.any(table > 1):
-        raise ValueError("joint must hold probabilities in [0, 1]")
-    total = table.sum()
-    if abs(total - 1.0) > 1e-6:
-        raise ValueError(f"joint must sum to 1; got {total:.6g}")
-    return table
-
-
 def _base(base: float | None) -> float:
     """The divisor that turns nats into units of ``base``."""
-    if base is None:
-        return 1.0
-    if not isinstance(base, int | float) or not base > 0 or base == 1:
-        raise ValueError(f"base must be a positive number other than 1; got {base!r}")
-    return math.log(base)
+    checked = _checks.base(base)
+    return 1.0 if checked is None else math.log(checked)
 
 
 def joint_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
@@ -54,7 +36,7 @@ def joint_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
     >>> joint_entropy(np.full((2, 2), 0.25), base=2)
     2.0
     """
-    table, unit = _joint(joint), _base(base)
+    table, unit = array_checks.joint(joint), _base(base)
     return float(xn.entropy(table.reshape(-1))) / unit
 
 
@@ -69,7 +51,7 @@ def conditional_entropy(joint: ArrayLike, *, base: float | None = None) -> float
     >>> conditional_entropy(np.array([[0.5, 0.0], [0.0, 0.5]]))
     0.0
     """
-    table, unit = _joint(joint), _base(base)
+    table, unit = array_checks.joint(joint), _base(base)
     rows = table.sum(axis=1)  # P(a), shape (A,)
     kept = rows > 0
     given = table[kept] / rows[kept, None]  # P(b | a), shape (A', B)
@@ -87,7 +69,7 @@ def mutual_information(joint: ArrayLike, *, base: float | None = None) -> float:
     >>> mutual_information(np.array([[0.5, 0.0], [0.0, 0.5]]), base=2)
     1.0
     """
-    table, unit = _joint(joint), _base(base)
+    table, unit = array_checks.joint(joint), _base(base)
     independent = np.outer(table.sum(axis=1), table.sum(axis=0))  # P(a) P(b)
     kl = xn.kl_divergence(table.reshape(-1), independent.reshape(-1))
     return max(float(kl), 0.0) / unit

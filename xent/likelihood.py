@@ -14,29 +14,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from xent import _checks
+from xent._checks import numpy as array_checks
 
 __all__ = ["gaussian_nll", "laplace_nll"]
 
 
-def _arrays(**named: ArrayLike) -> list[np.ndarray]:
+def _arrays(**named: ArrayLike) -> list[NDArray[np.float64]]:
     """The arguments as float64 arrays, checked to be finite and to broadcast."""
-    arrays = [np.asarray(value, dtype=np.float64) for value in named.values()]
-    for name, array in zip(named, arrays, strict=True):
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} must hold finite numbers")
-    try:
-        np.broadcast_shapes(*(array.shape for array in arrays))
-    except ValueError:
-        names = ", ".join(named)
-        shapes = ", ".join(str(array.shape) for array in arrays)
-        raise ValueError(f"{names} must broadcast to one shape; got {shapes}") from None
-    return arrays
+    arrays = {name: array_checks.finite(name, value) for name, value in named.items()}
+    array_checks.same_shape_after_broadcast(arrays)
+    return list(arrays.values())
 
 
-def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+def _reduce(losses: NDArray[np.float64], reduction: str) -> NDArray[np.float64]:
     if reduction == "none":
         return losses
     return losses.sum() if reduction == "sum" else losses.mean()
@@ -64,13 +57,12 @@ def gaussian_nll(
     2.0
     """
     reduction = _checks.reduction(reduction)
-    if not isinstance(eps, int | float) or not eps > 0:
-        raise ValueError(f"eps must be positive; got {eps!r}")
-    mean, target, var = _arrays(mean=mean, target=target, var=var)
-    if np.any(var < 0):
-        raise ValueError("var must be non-negative")
+    full = _checks.flag("full", full)
+    eps = _checks.positive_number("eps", eps)
+    mu, y, var = _arrays(mean=mean, target=target, var=var)
+    array_checks.at_least("var", var, 0)
     var = np.maximum(var, eps)
-    losses = 0.5 * (np.log(var) + (target - mean) ** 2 / var)
+    losses = 0.5 * (np.log(var) + (y - mu) ** 2 / var)
     if full:
         losses = losses + 0.5 * math.log(2 * math.pi)
     return _reduce(losses, reduction)
@@ -79,20 +71,19 @@ def gaussian_nll(
 def laplace_nll(
     loc: ArrayLike, target: ArrayLike, scale: ArrayLike, *, reduction: str = "mean"
 ) -> np.ndarray:
-    r"""Laplace negative log-likelihood, :math:`|y - \mu| / b + \log 2b` per element.
+    r"""Laplace negative log-likelihood :math:`|y - \mu| / \beta + \log 2\beta`.
 
-    Minus the log of the density :math:`e^{-|y - \mu| / b} / (2b)`, as
+    Minus the log of the density :math:`e^{-|y - \mu| / \beta} / (2\beta)`, as
     ``-torch.distributions.Laplace(loc, scale).log_prob(target)``. With a fixed scale
-    :math:`b` it is the absolute error scaled and shifted. Raises ``ValueError`` for a
-    ``scale`` that is not positive, arguments that do not broadcast or a bad
+    :math:`\beta` it is the absolute error scaled and shifted. Raises ``ValueError``
+    for a ``scale`` that is not positive, arguments that do not broadcast or a bad
     ``reduction``.
 
     >>> float(laplace_nll(np.array([0.0]), np.array([2.0]), np.array([0.5])))
     4.0
     """
     reduction = _checks.reduction(reduction)
-    loc, target, scale = _arrays(loc=loc, target=target, scale=scale)
-    if np.any(scale <= 0):
-        raise ValueError("scale must be positive")
-    losses = np.abs(target - loc) / scale + np.log(2 * scale)
+    mu, y, beta = _arrays(loc=loc, target=target, scale=scale)
+    array_checks.at_least("scale", beta, 0, strict=True)
+    losses = np.abs(y - mu) / beta + np.log(2 * beta)
     return _reduce(losses, reduction)

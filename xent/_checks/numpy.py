@@ -16,6 +16,7 @@ __all__ = [
     "finite",
     "same_shape_after_broadcast",
     "unit_interval",
+    "at_least",
     "probabilities",
     "labels",
     "logits",
@@ -59,6 +60,16 @@ def unit_interval(name: str, array: Floats, what: str = "probabilities") -> None
     if bad.any():
         raise ValueError(
             f"{name} must hold {what} in [0, 1]; got {_first(array, bad)} among them"
+        )
+
+
+def at_least(name: str, array: Floats, low: float, *, strict: bool = False) -> None:
+    """Every entry of the float ``array`` ``>= low`` (``> low`` when ``strict``)."""
+    bad = ~(array > low) if strict else ~(array >= low)
+    if bad.any():
+        wanted = f"> {low:g}" if strict else f">= {low:g}"
+        raise ValueError(
+            f"{name} must hold numbers {wanted}; got {_first(array, bad)} among them"
         )
 
 
