@@ -330,3 +330,13 @@ def test_at_least():
     ]:
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             array_checks.at_least("var", array, 0, strict=strict)
+
+
+def test_non_empty_string():
+    assert _checks.non_empty_string("text", "a") == "a"
+    assert _checks.non_empty_string("text", "x" * 100) == "x" * 100
+    long = b"x" * 100  # not a str: shown cut to 40 characters
+    for value, shown in [("", "''"), (None, "None"), (long, repr(long)[:40])]:
+        message = f"text must be a non-empty string; got {shown}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            _checks.non_empty_string("text", value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -117,12 +118,19 @@ def test_vocabulary_round_trip_and_errors():
     assert vocab.chars == " acehst"
     ids = vocab.encode("that")
     assert ids.dtype == np.int64 and vocab.decode(ids) == "that"
+    assert vocab.decode([]) == ""
     with pytest.raises(ValueError, match="text"):
         vocab.encode("dog")
-    with pytest.raises(ValueError, match="ids"):
+    message = "ids must hold class indices in [0, 7); got 7 among them"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         vocab.decode([0, 7])
-    with pytest.raises(ValueError, match="text"):
-        text.Vocabulary.from_text("")
+    message = "ids must be a 1-D integer array; got shape (1,), dtype float64"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        vocab.decode([1.0])
+    for bad in ("", None, b"abc"):
+        message = f"text must be a non-empty string; got {bad!r}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            text.Vocabulary.from_text(bad)
 
 
 # --------------------------------------------------------------------------------------
@@ -230,20 +238,47 @@ def test_an_unseen_pair_costs_an_infinite_loss_without_smoothing():
 
 
 @pytest.mark.parametrize(
-    ("call", "name"),
+    ("call", "message"),
     [
-        (lambda: text.unigram_probs(np.array([0, 1]), 0), "vocab_size"),
-        (lambda: text.unigram_probs(np.array([0, 1]), True), "vocab_size"),
-        (lambda: text.unigram_probs(np.array([0, 3]), 3), "ids"),
-        (lambda: text.unigram_probs(np.array([0.0, 1.0]), 3), "ids"),
-        (lambda: text.unigram_probs(np.array([1]), 3), "ids"),
-        (lambda: text.bigram_probs(np.array([0, 1]), 3, alpha=-1.0), "alpha"),
-        (lambda: text.bigram_entropy(np.zeros((2, 2), int), 3), "ids"),
-        (lambda: text.ngram_cross_entropy(np.array([0, 1]), np.ones((2, 3))), "probs"),
+        (
+            lambda: text.unigram_probs(np.array([0, 1]), 0),
+            "vocab_size must be a positive integer; got 0",
+        ),
+        (
+            lambda: text.unigram_probs(np.array([0, 1]), True),
+            "vocab_size must be a positive integer; got True",
+        ),
+        (
+            lambda: text.unigram_probs(np.array([0, 3]), 3),
+            "ids must hold class indices in [0, 3); got 3 among them",
+        ),
+        (
+            lambda: text.unigram_probs(np.array([0.0, 1.0]), 3),
+            "ids must be a 1-D integer array of at least 2 characters; "
+            "got shape (2,), dtype float64",
+        ),
+        (
+            lambda: text.unigram_probs(np.array([1]), 3),
+            "ids must be a 1-D integer array of at least 2 characters; "
+            "got shape (1,), dtype int64",
+        ),
+        (
+            lambda: text.bigram_probs(np.array([0, 1]), 3, alpha=-1.0),
+            "alpha must be a finite number >= 0; got -1.0",
+        ),
+        (
+            lambda: text.bigram_entropy(np.zeros((2, 2), int), 3),
+            "ids must be a 1-D integer array of at least 2 characters; "
+            "got shape (2, 2), dtype int64",
+        ),
+        (
+            lambda: text.ngram_cross_entropy(np.array([0, 1]), np.ones((2, 3))),
+            "probs must have shape (V,) or (V, V); got (2, 3)",
+        ),
     ],
 )
-def test_bad_input_names_the_argument(call, name):
-    with pytest.raises(ValueError, match=name):
+def test_bad_input_names_the_argument(call, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
 
 
@@ -363,48 +398,83 @@ def test_sample_greedy_seeded_and_entropy_grows_with_temperature(lm):
 
 
 @pytest.mark.parametrize(
-    ("options", "name"),
+    ("options", "message"),
     [
-        ({"temperature": -1.0}, "temperature"),
-        ({"temperature": True}, "temperature"),
-        ({"length": 0}, "length"),
-        ({"prompt_ids": np.array([5])}, "prompt_ids"),
+        ({"temperature": -1.0}, "temperature must be a finite number >= 0; got -1.0"),
+        ({"temperature": True}, "temperature must be a finite number >= 0; got True"),
+        (
+            {"temperature": math.inf},
+            "temperature must be a finite number >= 0; got inf",
+        ),
+        ({"length": 0}, "length must be a positive integer; got 0"),
+        ({"seed": -1}, "seed must be a non-negative integer; got -1"),
+        (
+            {"prompt_ids": np.array([5])},
+            "prompt_ids must hold class indices in [0, 5); got 5 among them",
+        ),
+        (
+            {"prompt_ids": np.array([[0]])},
+            "prompt_ids must be a 1-D integer array; got shape (1, 1), dtype int64",
+        ),
     ],
 )
-def test_sample_bad_input_names_the_argument(lm, options, name):
+def test_sample_bad_input_names_the_argument(lm, options, message):
     model = lm.CharMLP(5, context_size=2, embedding_dim=4, hidden_size=8)
     kwargs = {"prompt_ids": np.array([0]), "length": 3, **options}
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         lm.sample(model, **kwargs)
 
 
+def test_sample_takes_an_empty_prompt(lm):
+    model = lm.CharMLP(5, context_size=2, embedding_dim=4, hidden_size=8)
+    drawn, _ = lm.sample(model, [], 4, temperature=0)
+    assert drawn.shape == (4,) and drawn.dtype == np.int64
+
+
 @pytest.mark.parametrize(
-    ("call", "name"),
+    ("call", "message"),
     [
-        (lambda lm: lm.CharMLP(0), "vocab_size"),
-        (lambda lm: lm.CharMLP(5, context_size=0), "context_size"),
-        (lambda lm: lm.CharMLP(5, hidden_size=2.5), "hidden_size"),
-        (lambda lm: lm.context_windows(np.arange(4), 0, pad=9), "context_size"),
+        (lambda lm: lm.CharMLP(0), "vocab_size must be a positive integer; got 0"),
+        (
+            lambda lm: lm.CharMLP(5, seed=-2),
+            "seed must be a non-negative integer; got -2",
+        ),
+        (
+            lambda lm: lm.context_windows(np.arange(4), 2, pad=1.5),
+            "pad must be an integer; got 1.5",
+        ),
+        (
+            lambda lm: lm.CharMLP(5, context_size=0),
+            "context_size must be a positive integer; got 0",
+        ),
+        (
+            lambda lm: lm.CharMLP(5, hidden_size=2.5),
+            "hidden_size must be a positive integer; got 2.5",
+        ),
+        (
+            lambda lm: lm.context_windows(np.arange(4), 0, pad=9),
+            "context_size must be a positive integer; got 0",
+        ),
         (
             lambda lm: lm.fit(lm.CharMLP(5), np.arange(4), np.arange(4), num_epochs=0),
-            "num_epochs",
+            "num_epochs must be a positive integer; got 0",
         ),
         (
             lambda lm: lm.fit(lm.CharMLP(5), np.arange(9), np.arange(4), num_epochs=1),
-            "train_ids",
+            "train_ids must hold class indices in [0, 5); got 5 among them",
         ),
         (
             lambda lm: lm.fit(lm.CharMLP(5), np.arange(4), np.arange(9), num_epochs=1),
-            "val_ids",
+            "val_ids must hold class indices in [0, 5); got 5 among them",
         ),
         (
             lambda lm: lm.fit(
                 lm.CharMLP(5), np.arange(4), np.arange(4), num_epochs=1, lr=0
             ),
-            "lr",
+            "lr must be a finite number > 0; got 0",
         ),
     ],
 )
-def test_model_bad_input_names_the_argument(lm, call, name):
-    with pytest.raises(ValueError, match=name):
+def test_model_bad_input_names_the_argument(lm, call, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call(lm)

@@ -18,7 +18,7 @@ temperature. Importing this module imports torch. See the notebook
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from xent import _checks
 from xent import torch as xt
+from xent._checks import numpy as array_checks
 from xent.tracking import Run
 
 __all__ = [
@@ -39,24 +40,6 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def _ids(name: str, ids: ArrayLike, vocab_size: int) -> np.ndarray:
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or ids.size < 2 or ids.dtype.kind not in "iu":
-        raise ValueError(
-            f"{name} must be a 1-D integer array of at least 2 characters; got shape "
-            f"{ids.shape}, dtype {ids.dtype}"
-        )
-    if np.any((ids < 0) | (ids >= vocab_size)):
-        raise ValueError(f"{name} must hold class indices in [0, {vocab_size})")
-    return ids.astype(np.int64)
-
-
 def context_windows(ids: ArrayLike, context_size: int, pad: int) -> np.ndarray:
     """The ``context_size`` characters before each of ``ids[1:]``, left-padded.
 
@@ -67,7 +50,8 @@ def context_windows(ids: ArrayLike, context_size: int, pad: int) -> np.ndarray:
     >>> context_windows(np.array([5, 6, 7]), 2, pad=9).tolist()
     [[9, 5], [5, 6]]
     """
-    context_size = _positive_int("context_size", context_size)
+    context_size = _checks.positive_int("context_size", context_size)
+    pad = _checks.integer("pad", pad)
     ids = np.asarray(ids, dtype=np.int64)
     padded = np.concatenate([np.full(context_size, pad, dtype=np.int64), ids[:-1]])
     # (len(ids) - 1, context_size): row t - 1 ends with ids[t - 1]
@@ -94,10 +78,11 @@ class CharMLP(torch.nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.vocab_size = _positive_int("vocab_size", vocab_size)
-        self.context_size = _positive_int("context_size", context_size)
-        embedding_dim = _positive_int("embedding_dim", embedding_dim)
-        hidden_size = _positive_int("hidden_size", hidden_size)
+        self.vocab_size = _checks.positive_int("vocab_size", vocab_size)
+        self.context_size = _checks.positive_int("context_size", context_size)
+        embedding_dim = _checks.positive_int("embedding_dim", embedding_dim)
+        hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        seed = _checks.seed(seed)
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)  # the same seed builds the same model
         self.embedding = torch.nn.Embedding(vocab_size + 1, embedding_dim)  # + padding
@@ -114,18 +99,21 @@ class CharMLP(torch.nn.Module):
     def logits(self, context: torch.Tensor) -> torch.Tensor:
         return self.output(self(context))  # (B, V)
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor, **options):
-        """Cross-entropy of the next characters ``target: (B,)`` (a mean by default)."""
+    def loss(self, context: torch.Tensor, target: torch.Tensor, **options: Any) -> Any:
+        """Cross-entropy of the next characters ``target: (B,)`` (a mean by default);
+        with ``return_z_loss=True``, the pair (loss, z-loss) of
+        :func:`xent.torch.linear_cross_entropy`.
+        """
         return xt.linear_cross_entropy(
             self(context), self.output.weight, target, bias=self.output.bias, **options
         )
 
 
 def _tensors(
-    model: CharMLP, ids: ArrayLike, device, name: str = "ids"
+    model: CharMLP, ids: ArrayLike, device: torch.device, name: str = "ids"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The contexts ``(N - 1, context_size)`` and targets ``(N - 1,)`` of ``ids``."""
-    ids = _ids(name, ids, model.vocab_size)
+    ids = array_checks.ids(name, ids, model.vocab_size)
     context = context_windows(ids, model.context_size, pad=model.vocab_size)
     return (
         torch.as_tensor(context, device=device),
@@ -139,7 +127,7 @@ def evaluate(model: CharMLP, ids: ArrayLike, *, batch_size: int = 4096) -> float
 
     Divide by :math:`\\log 2` for bits per character; its exponential is the perplexity.
     """
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = _checks.positive_int("batch_size", batch_size)
     device = next(model.parameters()).device
     context, target = _tensors(model, ids, device)
     # the sum over batches in float64, where the device has it (Apple's MPS has not)
@@ -160,7 +148,7 @@ def mean_log_z(model: CharMLP, ids: ArrayLike, *, batch_size: int = 4096) -> flo
     so only an auxiliary loss such as the z-loss holds it in place; see the chapter
     "Training language models".
     """
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = _checks.positive_int("batch_size", batch_size)
     device = next(model.parameters()).device
     context, target = _tensors(model, ids, device)
     total = 0.0
@@ -200,14 +188,14 @@ def fit(
     cross-entropy alone). The model stays on its device; the data are moved there once.
     Raises ``ValueError`` for bad sizes or ids outside the vocabulary.
     """
-    num_epochs = _positive_int("num_epochs", num_epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    num_epochs = _checks.positive_int("num_epochs", num_epochs)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    lr = _checks.positive_number("lr", lr)
+    seed = _checks.seed(seed)
     z_loss_scale = _checks.z_loss_scale(z_loss_scale)
     device = next(model.parameters()).device
     context, target = _tensors(model, train_ids, device, "train_ids")
-    _ids("val_ids", val_ids, model.vocab_size)
+    array_checks.ids("val_ids", val_ids, model.vocab_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
@@ -266,18 +254,10 @@ def sample(
     (greedy decoding). Returns the drawn ids ``(length,)`` and the mean entropy, in
     nats, of the distributions they were drawn from.
     """
-    length = _positive_int("length", length)
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, int | float)
-        or not temperature >= 0
-    ):
-        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
-    prompt = np.asarray(prompt_ids, dtype=np.int64)
-    if prompt.ndim != 1 or np.any((prompt < 0) | (prompt >= model.vocab_size)):
-        raise ValueError(
-            f"prompt_ids must be a 1-D array of indices in [0, {model.vocab_size})"
-        )
+    length = _checks.positive_int("length", length)
+    temperature = _checks.non_negative("temperature", temperature)  # 0: greedy
+    seed = _checks.seed(seed)
+    prompt = array_checks.ids("prompt_ids", prompt_ids, model.vocab_size, min_length=0)
     device = next(model.parameters()).device
     model.eval()
     k = model.context_size

@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from xent import _checks
 from xent import numpy as xn
+from xent._checks import numpy as array_checks
 
 __all__ = [
     "clean_markdown",
@@ -150,8 +152,7 @@ class Vocabulary:
 
     @classmethod
     def from_text(cls, text: str) -> Vocabulary:
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"text must be a non-empty string; got {text!r:.40}")
+        text = _checks.non_empty_string("text", text)
         return cls("".join(sorted(set(text))))
 
     def __len__(self) -> int:
@@ -169,12 +170,8 @@ class Vocabulary:
 
     def decode(self, ids: ArrayLike) -> str:
         """The text of class indices ``ids``."""
-        ids = np.asarray(ids)
-        if ids.ndim != 1 or np.any((ids < 0) | (ids >= len(self.chars))):
-            raise ValueError(
-                f"ids must be a 1-D array of indices in [0, {len(self.chars)})"
-            )
-        return "".join(self.chars[i] for i in ids.tolist())
+        checked = array_checks.ids("ids", ids, len(self.chars), min_length=0)
+        return "".join(self.chars[i] for i in checked.tolist())
 
 
 # --------------------------------------------------------------------------------------
@@ -183,25 +180,7 @@ class Vocabulary:
 
 
 def _ids(ids: ArrayLike, vocab_size: int) -> NDArray[np.int64]:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer):
-        raise ValueError(f"vocab_size must be a positive integer; got {vocab_size!r}")
-    if vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer; got {vocab_size!r}")
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or ids.size < 2 or ids.dtype.kind not in "iu":
-        raise ValueError(
-            f"ids must be a 1-D integer array of at least 2 characters; got shape "
-            f"{ids.shape}, dtype {ids.dtype}"
-        )
-    if np.any((ids < 0) | (ids >= vocab_size)):
-        raise ValueError(f"ids must be class indices in [0, {vocab_size})")
-    return ids.astype(np.int64)
-
-
-def _alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha < 0:
-        raise ValueError(f"alpha must be a number >= 0; got {alpha!r}")
-    return float(alpha)
+    return array_checks.ids("ids", ids, _checks.positive_int("vocab_size", vocab_size))
 
 
 def unigram_probs(
@@ -218,7 +197,7 @@ def unigram_probs(
     [0.0, 0.6666666666666666, 0.3333333333333333]
     """
     ids = _ids(ids, vocab_size)
-    alpha = _alpha(alpha)
+    alpha = _checks.non_negative("alpha", alpha)
     counts = np.bincount(ids[1:], minlength=vocab_size).astype(np.float64)
     return (counts + alpha) / (counts.sum() + alpha * vocab_size)
 
@@ -239,7 +218,7 @@ def bigram_probs(
     [[0.5, 0.5], [1.0, 0.0]]
     """
     ids = _ids(ids, vocab_size)
-    alpha = _alpha(alpha)
+    alpha = _checks.non_negative("alpha", alpha)
     counts = np.zeros((vocab_size, vocab_size))
     np.add.at(counts, (ids[:-1], ids[1:]), 1.0)
     counts += alpha

@@ -145,6 +145,13 @@ def interval(
     return number
 
 
+def non_empty_string(name: str, value: object) -> str:
+    """A ``str`` with at least one character (the message shows 40 at most)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string; got {value!r:.40}")
+    return value
+
+
 def pair(name: str, value: object) -> tuple[float, float]:
     """Bounds ``(low, high)`` of a search: finite numbers with ``0 < low < high``."""
     if isinstance(value, tuple | list) and len(value) == 2:

@@ -146,15 +146,21 @@ def binary(name: str, array: NDArray, holds: str) -> None:
         )
 
 
-def ids(name: str, value: ArrayLike, vocab_size: int) -> NDArray[np.int64]:
-    """A text as class indices: 1-D, integer, at least 2 long (one prediction), in
-    ``[0, vocab_size)``; as int64.
+def ids(
+    name: str, value: ArrayLike, vocab_size: int, *, min_length: int = 2
+) -> NDArray[np.int64]:
+    """A text as class indices: 1-D, integer, at least ``min_length`` long (2: one
+    prediction), in ``[0, vocab_size)``; as int64. An empty list is an empty text.
     """
     array = np.asarray(value)
-    if array.ndim != 1 or array.size < 2 or array.dtype.kind not in "iu":
+    if array.size == 0 and array.ndim == 1:
+        array = array.astype(np.int64)
+    if array.ndim != 1 or array.size < min_length or array.dtype.kind not in "iu":
+        wanted = "a 1-D integer array" + (
+            f" of at least {min_length} characters" if min_length > 0 else ""
+        )
         raise ValueError(
-            f"{name} must be a 1-D integer array of at least 2 characters; got shape "
-            f"{array.shape}, dtype {array.dtype}"
+            f"{name} must be {wanted}; got shape {array.shape}, dtype {array.dtype}"
         )
     bad = (array < 0) | (array >= vocab_size)
     if bad.any():
