@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m xent.bench
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

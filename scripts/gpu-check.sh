@@ -37,7 +37,7 @@ XENT_TEST_DEVICE=cuda "$python" -m pytest -q -p no:cacheprovider tests/test_devi
 
 echo "== benchmark on CUDA, with the compiled rows"
 # shellcheck disable=SC2086  # BENCH_FLAGS is a list of flags
-"$python" -m bench --device cuda --memory per-framework ${BENCH_FLAGS:-} \
+"$python" -m xent.bench --device cuda --memory per-framework ${BENCH_FLAGS:-} \
   --json "$out/bench-cuda.json" | tee "$out/bench-cuda.txt" || status=1
 echo "-- compiled rows (x compiled: time over compiled F.cross_entropy's)"
 grep -E "compile" "$out/bench-cuda.txt" || status=1

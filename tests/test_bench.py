@@ -1,5 +1,6 @@
-"""Smoke test of the benchmark: ``python -m bench --quick`` runs, prints its table,
-writes JSON.
+"""Smoke tests of the benchmark, the installed module ``xent.bench``: ``python -m
+xent.bench --quick`` runs from outside the checkout, prints its table, writes JSON;
+``--impl`` keeps one implementation's cases; the package keeps its own rules.
 
 Timings are never asserted (they depend on the machine and on what else runs); only that
 every case produced its numbers, that the errors against the float64 reference are
@@ -8,6 +9,7 @@ small, and that the peak memory was measured in fresh processes.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -16,19 +18,25 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("torch", reason="the benchmark compares against PyTorch")
-REPO = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parents[1] / "xent" / "bench"
+
+
+def _bench(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -m xent.bench ARGS`` in ``cwd``, a folder outside the checkout (the
+    module must come from the installed package, not from the working directory)."""
+    return subprocess.run(
+        [sys.executable, "-m", "xent.bench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = _bench("--quick", "--json", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (
         "median ms" in proc.stdout
@@ -77,7 +85,7 @@ def test_quick_benchmark_prints_a_table_and_writes_json(tmp_path):
 def test_compiled_rows_are_compared_with_their_compiled_baselines():
     """``x compiled``: a compiled xent row's time over the compiled built-in's, same
     size."""
-    from bench import _add_ratios, format_table
+    from xent.bench import add_ratios, format_table
 
     def row(impl, seconds, kind="ce", peak=None):
         size = {"n": 8, "c": 4} if kind == "ce" else {"n": 8, "d": 2, "v": 4}
@@ -102,7 +110,7 @@ def test_compiled_rows_are_compared_with_their_compiled_baselines():
         row("eager-compile", 4.0, "linear"),
         row("chunked-compile", 5.0, "linear"),
     ]
-    _add_ratios(rows)
+    add_ratios(rows)
     by_impl = {r["impl"]: r for r in rows}
     assert by_impl["xent-compile"]["compiled_time_ratio"] == 0.75
     assert by_impl["xent-compile"]["compiled_peak_ratio"] == 0.5
@@ -125,7 +133,7 @@ def test_compiled_rows_are_compared_with_their_compiled_baselines():
 
 
 def test_option_overhead_is_the_ratio_to_the_same_call_without_them():
-    from bench import _add_ratios, _label
+    from xent.bench.report import add_ratios, label
 
     base = {"kind": "ce", "impl": "xent-torch", "mode": "fwdbwd", "n": 8, "c": 4}
     rows = [
@@ -139,8 +147,109 @@ def test_option_overhead_is_the_ratio_to_the_same_call_without_them():
         },
         {**base, "impl": "torch-eager", "seconds": 4.0, "logits_bytes": 128},
     ]
-    _add_ratios(rows)
+    add_ratios(rows)
     assert rows[1]["options_time_ratio"] == 1.5
     assert rows[1]["options_peak_ratio"] == 1.5
     assert "options_time_ratio" not in rows[0]
-    assert "+cap 30" in _label(rows[1])
+    assert "+cap 30" in label(rows[1])
+
+
+def test_one_implementation_from_outside_the_checkout(tmp_path):
+    """``--impl xent-numpy --quick``: only that implementation's rows, each timed, with
+    its error and peak; no parallel run; the progress lines on stderr."""
+    out = tmp_path / "one.json"
+    proc = _bench("--quick", "--impl", "xent-numpy", "--json", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["impl"] for r in rows] == ["xent-numpy", "xent-numpy"], rows
+    for r in rows:
+        assert r["seconds"] > 0 and r["max_error"] < 1e-6, r
+        assert r["peak_bytes"] > 0 and r["peak_ratio"] > 0, r
+    assert "running 2 cases" in proc.stderr
+    assert proc.stderr.count("xent-numpy ") == 2 and "ranks)" not in proc.stdout
+
+
+def test_the_command_line_explains_itself_and_rejects_bad_flags(tmp_path):
+    helped = _bench("--help", cwd=tmp_path, timeout=60)
+    assert helped.returncode == 0 and "python -m xent.bench" in helped.stdout
+    assert "--impl NAME" in helped.stdout and "vocab-parallel" in helped.stdout
+    for bad in (["--impl", "no-such-loss"], ["--repeats", "3"], ["--quick", "--full"]):
+        proc = _bench(*bad, cwd=tmp_path, timeout=60)
+        assert proc.returncode == 2 and "error:" in proc.stderr, (bad, proc.stderr)
+
+
+def test_bad_arguments_raise_value_errors_that_name_them():
+    from xent import bench
+
+    case = {"kind": "ce", "impl": "xent-numpy", "mode": "fwd", "n": 4, "c": 3}
+    with pytest.raises(ValueError, match="`impl` of a ce case must be one of"):
+        bench.build({**case, "impl": "chunked"})
+    with pytest.raises(ValueError, match="`mode` of xent-numpy must be 'fwd'"):
+        bench.build({**case, "mode": "fwdbwd"})
+    with pytest.raises(ValueError, match="`kind` must be 'ce' or 'linear'"):
+        bench.build({**case, "kind": "parallel"})
+    with pytest.raises(ValueError, match="`impls` must name implementations"):
+        bench.run(quick=True, impls=["no-such-loss"])
+    with pytest.raises(ValueError, match="`repeats` must be at least 1"):
+        bench.median_time(lambda: None, repeats=0)
+    fn, nbytes = bench.build(case)  # the good case runs: a loss and no gradient
+    loss, grads = fn()
+    assert nbytes == 4 * 3 * 4 and grads is None
+    assert bench.max_error(case, (loss, grads)) < 1e-6
+
+
+def test_importing_the_benchmark_imports_no_framework():
+    code = (
+        "import sys, xent.bench; "
+        "print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def _private_imports(source: str) -> list[str]:
+    """The names starting with ``_`` that ``source`` imports from xent modules (its
+    own package's included), and the private xent modules it imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xent"):
+            module = node.module or ""
+            names = [a.name for a in node.names]
+            if any(part.startswith("_") for part in module.split(".")):
+                found.append(module)
+            else:
+                found += [f"{module}.{n}" for n in names if n.startswith("_")]
+        elif isinstance(node, ast.Import):
+            found += [
+                a.name
+                for a in node.names
+                if a.name.startswith("xent")
+                and any(p.startswith("_") for p in a.name.split("."))
+            ]
+    return found
+
+
+def test_the_benchmark_imports_nothing_private_from_the_rest_of_xent():
+    modules = sorted(PACKAGE.glob("*.py"))
+    assert {"__init__.py", "__main__.py", "worker.py"} <= {m.name for m in modules}
+    for module in modules:
+        assert _private_imports(module.read_text()) == [], module.name
+    # The checker finds what it looks for.
+    assert _private_imports("from xent._numpy_blocked import row_blocks") == [
+        "xent._numpy_blocked"
+    ]
+    assert _private_imports("from xent.numpy import _compute") == [
+        "xent.numpy._compute"
+    ]
+    assert _private_imports("import xent._checks") == ["xent._checks"]
+    assert _private_imports("from xent.bench.cases import FRAMEWORK") == []
+    assert _private_imports("from xent.bench.cases import _CE_PLAN") == [
+        "xent.bench.cases._CE_PLAN"
+    ]
+
+
+def test_every_module_of_the_benchmark_is_small():
+    sizes = {m.name: len(m.read_text().splitlines()) for m in PACKAGE.glob("*.py")}
+    assert max(sizes.values()) <= 400, sizes

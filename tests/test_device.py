@@ -3,7 +3,7 @@ memory.
 
 The device is the GPU when ``torch.cuda`` sees one (``scripts/gpu-check.sh`` runs this
 file there), else the CPU, or whatever ``XENT_TEST_DEVICE`` names. Memory is measured by
-``xent._measure`` in fresh processes (``torch.cuda.max_memory_allocated`` on a GPU, the
+``xent.bench`` in fresh processes (``torch.cuda.max_memory_allocated`` on a GPU, the
 peak resident set on a CPU) and compared with the targets of the chapter "Cross-entropy
 at scale"; times are never asserted (the benchmark prints them).
 """
@@ -18,7 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="these tests run xent.torch on a device")
 F = torch.nn.functional
-from xent import _measure, data, train  # noqa: E402
+from xent import bench, data, train  # noqa: E402
 from xent import torch as xt  # noqa: E402
 
 DEVICE = os.environ.get("XENT_TEST_DEVICE") or (
@@ -125,7 +125,7 @@ def test_linear_cross_entropy_matches_the_eager_composition(reduction, bias):
 
 
 def _peak_ratio(case: dict, baseline: dict) -> float:
-    peaks = _measure.peak_memory([case, baseline], num_threads=1)
+    peaks = bench.peak_memory([case, baseline], num_threads=1)
     assert None not in peaks, f"a measuring process failed: {peaks}"
     return peaks[0] / peaks[1]
 
@@ -166,8 +166,6 @@ def test_fit_torch_trains_on_the_device():
 
 
 def test_quick_benchmark_runs_on_the_device():
-    import bench
-
     result = bench.run(
         quick=True, device=DEVICE, compile_torch=False, log=lambda *_: None
     )

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick | --full] [--json PATH] [--device auto|cpu|cuda] ...``.
+"""``python -m xent.bench [--quick | --full] [--impl NAME] [--json PATH] ...``.
 
 Prints each case as it finishes (on stderr), then the table (on stdout).
 """
@@ -10,17 +10,28 @@ import json
 import sys
 from pathlib import Path
 
-from bench import format_table, run
+from xent.bench.cases import FRAMEWORK
+from xent.bench.report import format_table
+from xent.bench.suite import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    """Parse the command line, run the benchmark, print the table; 0 on success."""
+    parser = argparse.ArgumentParser(prog="python -m xent.bench", description=__doc__)
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     size.add_argument(
         "--full",
         action="store_true",
         help="also the language-model sizes, memory per case (about 15 minutes)",
+    )
+    parser.add_argument(
+        "--impl",
+        action="append",
+        choices=list(FRAMEWORK),
+        metavar="NAME",
+        help="only this implementation's cases (repeat for more): "
+        + ", ".join(FRAMEWORK),
     )
     parser.add_argument(
         "--json", type=Path, help="also write the results to this JSON file"
@@ -53,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 7:
         parser.error("--repeats must be at least 7")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
     result = run(
         quick=args.quick,
         full=args.full,
@@ -62,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_torch=args.compile_torch,
         per_case_memory=None if args.memory is None else args.memory == "per-case",
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        impls=args.impl,
     )
     print(format_table(result))
     if args.json:
