@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import pytest
 
@@ -355,27 +356,62 @@ def test_compiled_and_meta_agree_with_eager(loss):
 def test_bad_arguments_name_themselves():
     h, W, b, y = _data()
     call = xt.sampled_softmax_cross_entropy
+    flag = "must be True or False; got "
     cases = [
-        (dict(num_sampled=0), "num_sampled"),
-        (dict(num_sampled=2.0), "num_sampled"),
-        (dict(num_sampled=True), "num_sampled"),
-        (dict(num_sampled=3, sampler="zipf"), "sampler"),
-        (dict(num_sampled=3, sampler=torch.ones(29)), "sampler"),
-        (dict(num_sampled=3, sampler=-torch.ones(30)), "sampler"),
-        (dict(num_sampled=3, sampled=torch.tensor([0, 1])), "sampled"),
-        (dict(num_sampled=2, sampled=torch.tensor([0.0, 1.0])), "sampled"),
-        (dict(num_sampled=2, sampled=torch.tensor([0, 30])), "sampled"),
-        (dict(num_sampled=3, subtract_log_q=1), "subtract_log_q"),
-        (dict(num_sampled=3, remove_accidental_hits=None), "remove_accidental_hits"),
-        (dict(num_sampled=3, reduction="avg"), "reduction"),
-        (dict(num_sampled=3, bias=torch.ones(29)), "bias"),
-        (dict(num_sampled=3, ignore_index=1.5), "ignore_index"),
+        (dict(num_sampled=0), "num_sampled must be a positive integer; got 0"),
+        (dict(num_sampled=2.0), "num_sampled must be a positive integer; got 2.0"),
+        (dict(num_sampled=True), "num_sampled must be a positive integer; got True"),
+        (
+            dict(num_sampled=3, sampler="zipf"),
+            "sampler must be 'uniform', 'log_uniform' or a tensor of V non-negative "
+            "numbers; got 'zipf'",
+        ),
+        (
+            dict(num_sampled=3, sampler=torch.ones(29)),
+            "sampler must hold (30,) non-negative numbers, one per class; "
+            "got shape (29,) and dtype torch.float32",
+        ),
+        (
+            dict(num_sampled=3, sampler=-torch.ones(30)),
+            "sampler must hold finite non-negative numbers with a positive sum",
+        ),
+        (
+            dict(num_sampled=3, sampled=torch.tensor([0, 1])),
+            "sampled must hold (3,) integer class indices, one per draw; "
+            "got shape (2,) and dtype torch.int64",
+        ),
+        (
+            dict(num_sampled=2, sampled=torch.tensor([0.0, 1.0])),
+            "sampled must hold (2,) integer class indices, one per draw; "
+            "got shape (2,) and dtype torch.float32",
+        ),
+        (
+            dict(num_sampled=2, sampled=torch.tensor([0, 30])),
+            "sampled must hold class indices in [0, 30)",
+        ),
+        (dict(num_sampled=3, subtract_log_q=1), "subtract_log_q " + flag + "1"),
+        (
+            dict(num_sampled=3, remove_accidental_hits=None),
+            "remove_accidental_hits " + flag + "None",
+        ),
+        (
+            dict(num_sampled=3, reduction="avg"),
+            "reduction must be one of 'none', 'mean' or 'sum'; got 'avg'",
+        ),
+        (
+            dict(num_sampled=3, bias=torch.ones(29)),
+            "bias must have shape (30,), one entry per row of weight; got shape (29,)",
+        ),
+        (
+            dict(num_sampled=3, ignore_index=1.5),
+            "ignore_index must be an integer; got 1.5",
+        ),
     ]
     for loss in (call, xt.nce_loss):
-        for kwargs, name in cases:
-            with pytest.raises(ValueError, match=name):
+        for kwargs, message in cases:
+            with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
                 loss(h, W, y, **kwargs)
-        with pytest.raises(ValueError, match="weight"):
+        with pytest.raises(ValueError, match=r"^weight must have shape \(V, 4\)"):
             loss(h, W[:, :3], y, num_sampled=3)
         with pytest.raises(ValueError, match="target"):
             loss(h, W, y[:5], num_sampled=3)
@@ -480,18 +516,33 @@ def test_logit_adjustment_compiles_and_runs_on_meta():
 def test_logit_adjustment_bad_arguments_name_themselves():
     logits, target, prior = _long_tail()
     call = xt.logit_adjusted_cross_entropy
-    for kwargs, name in [
-        (dict(class_prior=prior[:4]), "class_prior"),
-        (dict(class_prior=torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0])), "class_prior"),
-        (dict(class_prior=-prior), "class_prior"),
-        (dict(class_prior=prior, tau=math.nan), "tau"),
-        (dict(class_prior=prior, tau=math.inf), "tau"),
-        (dict(class_prior=prior, tau="1"), "tau"),
-        (dict(class_prior=prior, weight=torch.ones(4)), "weight"),
-        (dict(class_prior=prior, label_smoothing=2.0), "label_smoothing"),
-        (dict(class_prior=prior, reduction="avg"), "reduction"),
+    positive = "class_prior must hold finite positive numbers"
+    for kwargs, message in [
+        (
+            dict(class_prior=prior[:4]),
+            "class_prior must hold (5,) positive numbers, one per class; "
+            "got shape (4,) and dtype torch.float64",
+        ),
+        (dict(class_prior=torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0])), positive),
+        (dict(class_prior=-prior), positive),
+        (dict(class_prior=prior, tau=math.nan), "tau must be a finite number; got nan"),
+        (dict(class_prior=prior, tau=math.inf), "tau must be a finite number; got inf"),
+        (dict(class_prior=prior, tau="1"), "tau must be a finite number; got '1'"),
+        (dict(class_prior=prior, tau=True), "tau must be a finite number; got True"),
+        (
+            dict(class_prior=prior, weight=torch.ones(4)),
+            "weight must have shape (5,), one entry per class; got shape (4,)",
+        ),
+        (
+            dict(class_prior=prior, label_smoothing=2.0),
+            "label_smoothing must be a number in [0, 1]; got 2.0",
+        ),
+        (
+            dict(class_prior=prior, reduction="avg"),
+            "reduction must be one of 'none', 'mean' or 'sum'; got 'avg'",
+        ),
     ]:
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             call(logits, target, **kwargs)
     with pytest.raises(ValueError, match="logits"):
         call(target, target, class_prior=prior)

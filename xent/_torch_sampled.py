@@ -11,73 +11,46 @@ times), as TensorFlow's ``tf.nn.sampled_softmax_loss`` and ``tf.nn.nce_loss`` do
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 
 from xent import _checks
 from xent import torch as xt
+from xent._checks import torch as torch_checks
 
 Tensor = torch.Tensor
+TensorLike: TypeAlias = Tensor | ArrayLike
 
 # --------------------------------------------------------------------------------------
 # Helpers: arguments, the proposal distribution, the draw
 # --------------------------------------------------------------------------------------
 
 
-def _linear_args(hidden, weight, bias, target, ignore_index: int):
+def _linear_args(
+    hidden: TensorLike,
+    weight: TensorLike,
+    bias: TensorLike | None,
+    target: TensorLike,
+    ignore_index: object,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor, int]:
     """hidden (N, d) rows, weight (V, d), bias (V,) or None, target (N,) int64."""
-    hidden = xt._floating("hidden", hidden)
-    weight = xt._floating("weight", xt._tensor(weight, hidden))
-    if hidden.ndim == 0:
-        raise ValueError(
-            "hidden must have a feature axis (shape (..., d)); got a scalar"
-        )
-    d = hidden.shape[-1]
-    if weight.ndim != 2 or weight.shape[1] != d or weight.shape[0] == 0:
-        raise ValueError(
-            f"weight must have shape (V, {d}), one row of d = {d} features per class "
-            f"as hidden (..., d); got shape {_checks._fmt(weight.shape)}"
-        )
-    num_classes = weight.shape[0]
-    if bias is not None:
-        bias = xt._floating("bias", xt._tensor(bias, hidden))
-        if tuple(bias.shape) != (num_classes,):
-            raise ValueError(
-                f"bias must have shape ({num_classes},), one entry per row of weight; "
-                f"got shape {_checks._fmt(bias.shape)}"
-            )
-    ignore_index = _checks.ignore_index(ignore_index)
-    target = xt._index_target("hidden", target, hidden.shape[:-1], hidden)
-    return hidden, weight, bias, target, ignore_index
+    h = xt._floating("hidden", hidden)
+    w = xt._floating("weight", xt._tensor(weight, h))
+    b = None if bias is None else xt._floating("bias", xt._tensor(bias, h))
+    torch_checks.linear_layer(
+        tuple(h.shape), tuple(w.shape), None if b is None else tuple(b.shape)
+    )
+    index = _checks.ignore_index(ignore_index)
+    y = xt._index_target("hidden", target, tuple(h.shape[:-1]), h)
+    return h, w, b, y, index
 
 
-def _num_sampled(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"num_sampled must be a positive integer (classes drawn per batch); "
-            f"got {value!r}"
-        )
-    return value
-
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-    return value
-
-
-def _check_values(ok: Tensor, error: ValueError) -> None:
-    """Raise ``error`` unless the 0-d ``ok`` holds (on the CPU now, else on device)."""
-    if xt._on_host(ok):
-        if not bool(ok):
-            raise error
-    else:
-        xt._assert(ok, error)
-
-
-def sampler_log_probs(sampler, num_classes: int, like: Tensor) -> Tensor:
+def sampler_log_probs(
+    sampler: str | TensorLike, num_classes: int, like: Tensor
+) -> Tensor:
     r"""``log Q``, shape ``(V,)``, of a proposal ``sampler`` over ``V = num_classes``.
 
     ``"uniform"``: :math:`Q(c) = 1/V`. ``"log_uniform"`` (Zipf's law, TensorFlow's
@@ -104,43 +77,65 @@ def sampler_log_probs(sampler, num_classes: int, like: Tensor) -> Tensor:
             f"numbers; got {sampler!r}"
         )
     q = xt._tensor(sampler, like)
-    if xt._kind(q) not in "fiu" or tuple(q.shape) != (num_classes,):
-        raise ValueError(
-            f"sampler must hold ({num_classes},) non-negative numbers, one per class; "
-            f"got shape {_checks._fmt(q.shape)} and dtype {q.dtype}"
-        )
+    _checks.vector(
+        "sampler",
+        tuple(q.shape),
+        xt._kind(q),
+        q.dtype,
+        num_classes,
+        "non-negative numbers, one per class",
+    )
     q = q.to(dtype)
-    _check_values(
+    torch_checks.holds(
         (q >= 0).all() & torch.isfinite(q).all() & (q.sum() > 0),
         ValueError("sampler must hold finite non-negative numbers with a positive sum"),
     )
     return torch.log(q) - torch.log(q.sum())
 
 
-def _draw(log_q: Tensor, num_sampled: int, sampled, generator) -> Tensor:
+def _draw(
+    log_q: Tensor,
+    num_sampled: int,
+    sampled: TensorLike | None,
+    generator: torch.Generator | None,
+) -> Tensor:
     """``S = num_sampled`` class indices drawn from ``Q`` with replacement (or
-    ``sampled``, checked)."""
+    ``sampled``, checked).
+    """
     num_classes = log_q.shape[0]
     if sampled is None:
         # multinomial takes unnormalised weights; exp(log Q) is Q itself.
         return torch.multinomial(
             torch.exp(log_q), num_sampled, replacement=True, generator=generator
         )
-    sampled = xt._tensor(sampled, log_q)
-    if xt._kind(sampled) not in "iu" or tuple(sampled.shape) != (num_sampled,):
-        raise ValueError(
-            f"sampled must hold ({num_sampled},) integer class indices, one per draw; "
-            f"got shape {_checks._fmt(sampled.shape)} and dtype {sampled.dtype}"
-        )
-    sampled = sampled.long()
-    _check_values(
-        ((sampled >= 0) & (sampled < num_classes)).all(),
+    drawn = xt._tensor(sampled, log_q)
+    _checks.vector(
+        "sampled",
+        tuple(drawn.shape),
+        xt._kind(drawn),
+        drawn.dtype,
+        num_sampled,
+        "integer class indices, one per draw",
+        kinds="iu",
+    )
+    drawn = drawn.long()
+    torch_checks.holds(
+        ((drawn >= 0) & (drawn < num_classes)).all(),
         ValueError(f"sampled must hold class indices in [0, {num_classes})"),
     )
-    return sampled
+    return drawn
 
 
-def _candidate_logits(hidden, weight, bias, target, safe, sampled, log_q, correct_true):
+def _candidate_logits(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    safe: Tensor,
+    sampled: Tensor,
+    log_q: Tensor | None,
+    correct_true: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     """The true logit (N,) and the sampled logits (N, S), log-Q corrected, and the hits.
 
     A hit is a draw equal to the row's own class (an "accidental hit").
@@ -161,7 +156,7 @@ def _candidate_logits(hidden, weight, bias, target, safe, sampled, log_q, correc
     return true_logit, sampled_logits, hits
 
 
-def _finish(loss: Tensor, keep: Tensor, reduction: str, shape) -> Tensor:
+def _finish(loss: Tensor, keep: Tensor, reduction: str, shape: torch.Size) -> Tensor:
     """Zero ignored rows, restore the batch shape, reduce (mean over the kept rows)."""
     loss = torch.where(keep, loss, torch.zeros_like(loss)).reshape(shape)
     return xt._reduce(loss, reduction, keep.sum())
@@ -184,67 +179,58 @@ class _Candidates(NamedTuple):
 
 
 def _checked_candidates(
-    hidden,
-    weight,
-    target,
-    bias,
-    num_sampled,
-    sampler,
-    sampled,
-    generator,
-    subtract_log_q,
-    remove_accidental_hits,
-    ignore_index,
-    reduction,
+    hidden: TensorLike,
+    weight: TensorLike,
+    target: TensorLike,
+    bias: TensorLike | None,
+    num_sampled: object,
+    sampler: str | TensorLike,
+    sampled: TensorLike | None,
+    generator: torch.Generator | None,
+    subtract_log_q: object,
+    remove_accidental_hits: object,
+    ignore_index: object,
+    reduction: object,
     *,
     correct_true: bool,
-):
+) -> _Candidates:
     """The checks and candidate logits that sampled softmax and NCE share."""
-    hidden, weight, bias, target, ignore_index = _linear_args(
-        hidden, weight, bias, target, ignore_index
-    )
-    num_sampled = _num_sampled(num_sampled)
-    subtract_log_q = _flag("subtract_log_q", subtract_log_q)
-    remove_accidental_hits = _flag("remove_accidental_hits", remove_accidental_hits)
-    reduction = _checks.reduction(reduction)
-    num_classes = weight.shape[0]
-    xt._check_indices(target, num_classes, ignore_index)
-    log_q = sampler_log_probs(sampler, num_classes, hidden)
-    sampled = _draw(log_q, num_sampled, sampled, generator)
+    h, w, b, y, index = _linear_args(hidden, weight, bias, target, ignore_index)
+    draws = _checks.positive_int("num_sampled", num_sampled)
+    correct = _checks.flag("subtract_log_q", subtract_log_q)
+    remove = _checks.flag("remove_accidental_hits", remove_accidental_hits)
+    how = _checks.reduction(reduction)
+    num_classes = w.shape[0]
+    torch_checks.indices(y, num_classes, index)
+    log_q = sampler_log_probs(sampler, num_classes, h)
+    drawn = _draw(log_q, draws, sampled, generator)
 
-    h = xt._compute(hidden.reshape(-1, hidden.shape[-1]))  # (N, d)
-    keep, safe = xt._index_parts(target.reshape(-1), ignore_index)  # (N,), (N,)
+    rows = xt._compute(h.reshape(-1, h.shape[-1]))  # (N, d)
+    keep, safe = xt._index_parts(y.reshape(-1), index)  # (N,), (N,)
     true_logit, sampled_logits, hits = _candidate_logits(
-        h,
-        xt._compute(weight),
-        None if bias is None else xt._compute(bias),
-        target.reshape(-1),
+        rows,
+        xt._compute(w),
+        None if b is None else xt._compute(b),
+        y.reshape(-1),
         safe,
-        sampled,
-        log_q if subtract_log_q else None,
+        drawn,
+        log_q if correct else None,
         correct_true=correct_true,
     )
     return _Candidates(
-        true_logit,
-        sampled_logits,
-        hits,
-        keep,
-        remove_accidental_hits,
-        reduction,
-        target.shape,
-        hidden.dtype,
+        true_logit, sampled_logits, hits, keep, remove, how, y.shape, h.dtype
     )
 
 
 def sampled_softmax_cross_entropy(
-    hidden,
-    weight,
-    target,
+    hidden: TensorLike,
+    weight: TensorLike,
+    target: TensorLike,
     *,
     num_sampled: int,
-    bias=None,
-    sampler="log_uniform",
-    sampled=None,
+    bias: TensorLike | None = None,
+    sampler: str | TensorLike = "log_uniform",
+    sampled: TensorLike | None = None,
     generator: torch.Generator | None = None,
     subtract_log_q: bool = True,
     remove_accidental_hits: bool = True,
@@ -277,14 +263,14 @@ def sampled_softmax_cross_entropy(
 
 
 def nce_loss(
-    hidden,
-    weight,
-    target,
+    hidden: TensorLike,
+    weight: TensorLike,
+    target: TensorLike,
     *,
     num_sampled: int,
-    bias=None,
-    sampler="log_uniform",
-    sampled=None,
+    bias: TensorLike | None = None,
+    sampler: str | TensorLike = "log_uniform",
+    sampled: TensorLike | None = None,
     generator: torch.Generator | None = None,
     subtract_log_q: bool = True,
     remove_accidental_hits: bool = False,
@@ -317,38 +303,39 @@ def nce_loss(
 
 
 def logit_adjusted_cross_entropy(
-    logits,
-    target,
+    logits: TensorLike,
+    target: TensorLike,
     *,
-    class_prior,
+    class_prior: TensorLike,
     tau: float = 1.0,
-    weight=None,
+    weight: TensorLike | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
     """See ``xent.torch.logit_adjusted_cross_entropy``."""
-    logits = xt._floating("logits", logits)
-    _checks.logits_shape("logits", tuple(logits.shape))
-    tau = _checks.real_number("tau", tau)
-    if not math.isfinite(tau):
-        raise ValueError(f"tau must be a finite real number; got {tau!r}")
-    num_classes = logits.shape[-1]
-    prior = xt._tensor(class_prior, logits)
-    if xt._kind(prior) not in "fiu" or tuple(prior.shape) != (num_classes,):
-        raise ValueError(
-            f"class_prior must hold ({num_classes},) positive numbers, one per class; "
-            f"got shape {_checks._fmt(prior.shape)} and dtype {prior.dtype}"
-        )
-    prior = prior.to(xt._compute(logits).dtype)
-    _check_values(
+    z = xt._floating("logits", logits)
+    _checks.logits_shape("logits", tuple(z.shape))
+    tau = _checks.finite_number("tau", tau)
+    num_classes = z.shape[-1]
+    prior = xt._tensor(class_prior, z)
+    _checks.vector(
+        "class_prior",
+        tuple(prior.shape),
+        xt._kind(prior),
+        prior.dtype,
+        num_classes,
+        "positive numbers, one per class",
+    )
+    prior = prior.to(xt._compute(z).dtype)
+    torch_checks.holds(
         ((prior > 0) & torch.isfinite(prior)).all(),
         ValueError("class_prior must hold finite positive numbers"),
     )
     # A constant added to every logit of a row leaves the softmax unchanged, so counts
     # serve as well as frequencies: log(n_c) = log(pi_c) + log(N).
-    shifted = (xt._compute(logits) + tau * torch.log(prior)).to(logits.dtype)
-    return xt.cross_entropy(
+    shifted = (xt._compute(z) + tau * torch.log(prior)).to(z.dtype)
+    loss = xt.cross_entropy(
         shifted,
         target,
         weight=weight,
@@ -356,6 +343,8 @@ def logit_adjusted_cross_entropy(
         reduction=reduction,
         label_smoothing=label_smoothing,
     )
+    assert isinstance(loss, Tensor)  # one tensor: return_z_loss is off
+    return loss
 
 
 # --------------------------------------------------------------------------------------
