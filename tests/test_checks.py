@@ -340,3 +340,26 @@ def test_non_empty_string():
         message = f"text must be a non-empty string; got {shown}"
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             _checks.non_empty_string("text", value)
+
+
+def test_ignore_index_takes_any_integer():
+    assert _checks.ignore_index(-100) == -100 and _checks.ignore_index(np.int64(3)) == 3
+    for value in (True, 1.5, "1", None):
+        message = f"ignore_index must be an integer; got {value!r}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            _checks.ignore_index(value)
+
+
+def test_the_package_re_exports_every_scalar_check():
+    from xent._checks import scalars
+
+    public = [
+        n
+        for n in vars(scalars)
+        if not n.startswith("_") and callable(getattr(scalars, n))
+    ]
+    public = [n for n in public if getattr(scalars, n).__module__ == scalars.__name__]
+    assert "positive_int" in public and "softcap" in public
+    for name in public:
+        assert getattr(_checks, name) is getattr(scalars, name)
+        assert name in _checks.__all__
