@@ -69,7 +69,13 @@ def add_ratios(rows: list[Row]) -> None:
 
 
 def label(row: Row) -> str:
-    """The row's implementation, pass and size, in fixed-width columns."""
+    """The row's implementation, pass and size, in fixed-width columns.
+
+    >>> row = {"kind": "linear", "impl": "chunked", "chunk_size": 64, "mode": "fwdbwd"}
+    >>> row.update(n=128, d=32, v=1000, options={"softcap": 30.0})
+    >>> label(row).split()
+    ['linear', 'chunked', '(chunk', '64)', '+cap', '30', 'fwdbwd', '128x32->1000']
+    """
     impl = row["impl"] if row["kind"] != "linear" else f"linear {row['impl']}"
     if row.get("chunk_size"):
         impl += f" (chunk {row['chunk_size']})"
