@@ -12,7 +12,7 @@ composition over a sweep of chunk sizes. Compiled rows (``torch.compile`` of
 ``xent.torch.cross_entropy`` and of ``linear_cross_entropy``) stand beside compiled
 ``F.cross_entropy`` (and the compiled eager composition), with their time as a multiple
 of that baseline's; ``vocab_parallel_cross_entropy`` stands beside ``loss_parallel`` on
-two CPU processes. The default run takes two to three minutes on two cores; ``--full``
+two CPU processes. The default run takes under three minutes on two cores; ``--full``
 adds the language-model sizes (about a quarter of an hour), ``--quick`` is a smoke test,
 ``--impl NAME`` keeps one implementation's cases. Each case is printed as it finishes;
 ``--json PATH`` writes the same numbers for plots.
