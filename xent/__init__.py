@@ -33,6 +33,7 @@ _SUBMODULES = (
     "information",
     "likelihood",
     "book",
+    "bench",
 )
 
 
