@@ -143,3 +143,186 @@ def test_gradient_under_tf_function_matches_eager():
     np.testing.assert_allclose(
         tf.function(grads)(z).numpy(), grads(z).numpy(), rtol=1e-12
     )
+
+
+# The fused pieces of ``xent._tensorflow_fused`` against the NumPy reference: the loss
+# of every option, z-loss and soft-capping included, and the gradient against the
+# closed form ``xent.numpy.cross_entropy_grad``.
+
+from xent import _tensorflow_fused as fused  # noqa: E402
+from xent import numpy as xn  # noqa: E402
+
+NUM_CLASSES = 7
+REFERENCE_GRID = [
+    case
+    for case in itertools.product(
+        [False, True],  # weight
+        [-100, 2],  # ignore_index
+        [0.0, 0.3],  # label_smoothing
+        [False, True],  # probability targets
+        ["none", "mean", "sum"],  # reduction
+        [(0.0, None), (0.01, None), (0.0, 4.0), (0.1, 2.5)],  # z_loss_scale, softcap
+        [(), (6,), (2, 3)],  # leading dimensions
+    )
+    if not (case[3] and case[1] >= 0)  # probabilities have no ignore_index
+]
+REFERENCE_TOLERANCE = {np.float64: 1e-12, np.float32: 3e-6, np.float16: 3e-3}
+
+
+def _reference_case(seed, lead, dtype, use_weight, ignore_index, probs):
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=lead + (NUM_CLASSES,)) * 3).astype(dtype)
+    if probs:
+        target = rng.dirichlet(np.ones(NUM_CLASSES), size=lead).astype(dtype)
+    else:
+        target = rng.integers(0, NUM_CLASSES, size=lead)
+        target = np.where(rng.random(lead) < 0.25, ignore_index, target)
+    weight = rng.uniform(0.1, 2.0, NUM_CLASSES).astype(dtype) if use_weight else None
+    return logits, target, weight
+
+
+def _fused(logits, target, weight, **options):
+    """``fused._loss`` run eagerly (no graph to trace for each option), on the
+    arguments as ``xtf.cross_entropy`` prepares them; returns the loss and z-loss."""
+    z = tf.constant(logits) if isinstance(logits, np.ndarray) else logits
+    t, probs = xtf._class_target(z, target, options["ignore_index"], check=False)
+    w = None if weight is None else xtf._weight(weight, NUM_CLASSES, z)
+    loss, z_loss, bad = fused._loss(
+        z,
+        t,
+        w,
+        options["ignore_index"],
+        options["reduction"],
+        options["label_smoothing"],
+        probs,
+        options.get("z_loss_scale", 0.0),
+        options.get("softcap"),
+    )
+    assert not bool(bad)
+    return loss, z_loss
+
+
+@pytest.mark.parametrize(
+    ("use_weight", "ignore_index", "eps", "probs", "reduction", "lm", "lead", "dtype"),
+    [case + (np.float64,) for case in REFERENCE_GRID]
+    + [  # the narrow dtypes on one batch shape, without and with both LM options
+        case + (dtype,)
+        for case in REFERENCE_GRID
+        if case[6] == (6,) and case[5] in ((0.0, None), (0.1, 2.5))
+        for dtype in (np.float32, np.float16)
+    ],
+)
+def test_fused_loss_is_the_numpy_reference(
+    use_weight, ignore_index, eps, probs, reduction, lm, lead, dtype
+):
+    logits, target, weight = _reference_case(
+        3, lead, dtype, use_weight, ignore_index, probs
+    )
+    z_loss_scale, softcap = lm
+    options = {
+        "ignore_index": ignore_index,
+        "reduction": reduction,
+        "label_smoothing": eps,
+        "z_loss_scale": z_loss_scale,
+        "softcap": softcap,
+    }
+    assert logits.nbytes <= xn._PLAIN_MAX_BYTES  # the reference is the plain formula
+    want, want_z = xn.cross_entropy(
+        logits, target, weight=weight, return_z_loss=True, **options
+    )
+    got, got_z = _fused(logits, target, weight, **options)
+    assert got.dtype.name == np.dtype(dtype).name
+    assert tuple(got.shape) == np.shape(want)
+    tol = REFERENCE_TOLERANCE[dtype]
+    np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got_z.numpy(), want_z, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize(
+    ("use_weight", "ignore_index", "eps", "probs", "reduction", "lead"),
+    [case[:5] + case[6:] for case in REFERENCE_GRID if case[5] == (0.0, None)],
+)
+def test_fused_gradient_is_the_closed_form(
+    use_weight, ignore_index, eps, probs, reduction, lead
+):
+    logits, target, weight = _reference_case(
+        4, lead, np.float64, use_weight, ignore_index, probs
+    )
+    options = {
+        "ignore_index": ignore_index,
+        "reduction": reduction,
+        "label_smoothing": eps,
+    }
+    z = tf.constant(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        total = tf.reduce_sum(_fused(z, target, weight, **options)[0])
+    got = tape.gradient(total, z).numpy()
+    want = xn.cross_entropy_grad(logits, target, weight=weight, **options)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_clamped_bce_is_the_numpy_reference_and_torch_gradient(dtype):
+    q = np.array([0.0, 1e-30, 0.2, 0.5, 0.9, 1.0 - 1e-7, 1.0], dtype=dtype)
+    y = np.array([1.0, 1.0, 0.3, 0.5, 0.0, 0.0, 1.0], dtype=dtype)
+    qt, yt = tf.constant(q), tf.constant(y)
+    with tf.GradientTape() as tape:
+        tape.watch([qt, yt])
+        got = fused.clamped_bce(qt, yt)
+    grad_q, grad_y = tape.gradient(got, [qt, yt])
+    np.testing.assert_allclose(got.numpy(), xn._clamped_bce(q, y), rtol=1e-6)
+    qtt = torch.tensor(q, requires_grad=True)
+    ytt = torch.tensor(y, requires_grad=True)
+    want = F.binary_cross_entropy(qtt, ytt, reduction="none")
+    want_q, want_y = torch.autograd.grad(want.sum(), [qtt, ytt])
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(grad_q.numpy(), want_q.numpy(), rtol=1e-6)
+    # d/dy is -logit(q): infinite at q = 0 and 1, in PyTorch too
+    np.testing.assert_allclose(grad_y.numpy(), want_y.numpy(), rtol=1e-6)
+
+
+hypothesis = pytest.importorskip("hypothesis", reason="property tests")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@st.composite
+def _cross_entropy_cases(draw):
+    rows = draw(st.integers(0, 5))
+    classes = draw(st.integers(1, 6))
+    values = st.floats(-40, 40, allow_nan=False, width=64)
+    logits = draw(hnp.arrays(np.float64, (rows, classes), elements=values))
+    probs = draw(st.booleans())
+    if probs:
+        raw = draw(hnp.arrays(np.float64, (rows, classes), elements=st.floats(0, 1)))
+        target = raw / np.maximum(raw.sum(-1, keepdims=True), 1e-12)
+        ignore_index = -100
+    else:
+        ignore_index = draw(st.sampled_from([-100, 0]))
+        target = draw(
+            hnp.arrays(np.int64, (rows,), elements=st.integers(0, classes - 1))
+        )
+    options = {
+        "ignore_index": ignore_index,
+        "reduction": draw(st.sampled_from(["none", "mean", "sum"])),
+        "label_smoothing": draw(st.sampled_from([0.0, 0.2, 1.0])),
+        "z_loss_scale": draw(st.sampled_from([0.0, 1e-3])),
+        "softcap": draw(st.sampled_from([None, 3.0])),
+    }
+    if draw(st.booleans()):
+        weights = hnp.arrays(np.float64, (classes,), elements=st.floats(0.0, 3.0))
+        options["weight"] = draw(weights)
+    return logits, target, options
+
+
+@settings(max_examples=60, deadline=None)
+@given(_cross_entropy_cases())
+def test_fused_loss_is_the_reference_on_any_batch(case):
+    """The public function, eager graph and all, on batches hypothesis draws."""
+    logits, target, options = case
+    with np.errstate(invalid="ignore"):  # 0 / 0 = nan when nothing is counted
+        want = xn.cross_entropy(logits, target, **options)
+    got = xtf.cross_entropy(tf.constant(logits), tf.constant(target), **options)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-9)

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from numpy.typing import NDArray
 
-from xent.numpy import _compute, _row_max
+from xent.numpy import Array, _compute, _row_max
 
 # A block of rows of about this many bytes, and its scratch copy, stay in the cache of
 # one core (L2 is 0.5 to 2 MiB today); smaller blocks cost more Python calls per row,
@@ -39,8 +38,8 @@ def _row_blocks(num_rows: int, num_classes: int) -> list[slice]:
 
 
 def _row_statistics(
-    rows: NDArray, coefficients: Callable[[slice], NDArray] | None = None
-) -> tuple[NDArray, ...]:
+    rows: Array, coefficients: Callable[[slice], Array] | None = None
+) -> tuple[Array, Array, Array | None, Array | None]:
     r"""One pass over ``rows: (N, C)``, a block of rows at a time: four numbers per row.
 
     They are, each ``(N,)``: the shift :math:`m = \max_j z_j`; the log-sum
@@ -54,9 +53,8 @@ def _row_statistics(
     # float16 is widened a block at a time
     dtype = np.promote_types(rows.dtype, np.float32)
     m, sum_exp = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
-    a_dot_s = a_sum = None
-    if coefficients is not None:
-        a_dot_s, a_sum = np.empty(num_rows, dtype), np.empty(num_rows, dtype)
+    a_rows = 0 if coefficients is None else num_rows  # sum_c a_c s_c and sum_c a_c
+    a_dot_s, a_sum = np.empty(a_rows, dtype), np.empty(a_rows, dtype)
     scratch = np.empty((min(num_rows, _block_rows(num_classes)), num_classes), dtype)
     for block in _row_blocks(num_rows, num_classes):
         z = _compute(rows[block])  # (B, C)
@@ -72,17 +70,20 @@ def _row_statistics(
             a_sum[block] = a.sum(axis=-1)
         np.sum(np.exp(shifted, out=shifted), axis=-1, out=sum_exp[block])
     with np.errstate(divide="ignore"):  # log(0) = -inf for a row of all -inf
-        return m, np.log(sum_exp), a_dot_s, a_sum
+        log_sum = np.log(sum_exp)
+    if coefficients is None:
+        return m, log_sum, None, None
+    return m, log_sum, a_dot_s, a_sum
 
 
 def cross_entropy(
-    logits: NDArray,
-    target: NDArray,
+    logits: Array,
+    target: Array,
     is_probs: bool,
-    w: NDArray,
+    w: Array,
     ignore_index: int,
     label_smoothing: float,
-) -> tuple[NDArray, NDArray | int]:
+) -> tuple[Array, Array | int]:
     r"""Each element's loss and the ``"mean"`` denominator, by :func:`_row_statistics`.
 
     The arguments are those ``xent.numpy.cross_entropy`` has checked:
