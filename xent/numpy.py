@@ -106,9 +106,8 @@ def _binary_target(name: str, target: ArrayLike, like: Array, like_name: str) ->
     target = np.asarray(target)
     _checks.same_shape("target", target.shape, like_name, like.shape)
     if target.dtype.kind not in "fiub":
-        raise ValueError(
-            f"target must hold numbers in [0, 1]; got dtype {target.dtype}"
-        )
+        dtype = target.dtype
+        raise ValueError(f"target must hold numbers in [0, 1]; got dtype {dtype}")
     outside = (target < 0) | (target > 1)
     if np.any(outside):
         raise _checks.unit_interval_error(name, target[outside][0])
