@@ -116,11 +116,11 @@ def test_the_eager_form_makes_four_arrays_and_holds_three_or_four(torch):
 
 
 def test_the_chunked_form_holds_one_array_besides_the_logits(torch):
-    from xent import _torch_scale
+    from xent import _torch_rows
     from xent import torch as xt
 
     vocabulary = 1000
-    rows_per_chunk = _torch_scale._row_chunks(10**6, vocabulary, torch.device("cpu"))[0]
+    rows_per_chunk = _torch_rows._row_chunks(10**6, vocabulary, torch.device("cpu"))[0]
     rows = 4 * (rows_per_chunk.stop - rows_per_chunk.start)  # four chunks
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(rows, vocabulary, generator=gen, requires_grad=True)
@@ -154,7 +154,7 @@ def test_the_fused_form_never_makes_the_logits(torch):
 
 
 def test_chunk_sizes_are_those_of_the_code(torch):
-    from xent import _torch_scale
+    from xent import _torch_linear, _torch_rows
     from xent import torch as xt
 
     try:
@@ -163,8 +163,8 @@ def test_chunk_sizes_are_those_of_the_code(torch):
         from xent import numpy as blocked
     kib, mib = 2**10, 2**20
     numpy_block = blocked._BLOCK_BYTES
-    cpu = _torch_scale._CHUNK_BYTES["cpu"]
-    accelerator = _torch_scale._CHUNK_BYTES_ACCELERATOR
+    cpu = _torch_rows._CHUNK_BYTES["cpu"]
+    accelerator = _torch_rows._CHUNK_BYTES_ACCELERATOR
     printed(
         SCALE,
         f"The NumPy version uses blocks of {numpy_block // kib} KiB of float32 logits. "
@@ -175,24 +175,24 @@ def test_chunk_sizes_are_those_of_the_code(torch):
     vocabulary = 1000
     assert blocked._block_rows(vocabulary) == numpy_block // (4 * vocabulary)
     for device, budget in (("cpu", cpu), ("cuda", accelerator), ("mps", accelerator)):
-        chunks = _torch_scale._row_chunks(10**7, vocabulary, torch.device(device))
+        chunks = _torch_rows._row_chunks(10**7, vocabulary, torch.device(device))
         assert chunks[0].stop - chunks[0].start == budget // (4 * vocabulary)
     # linear_cross_entropy's default chunk: the rows of 16 MiB of float32 logits.
     rows, vocabulary = 8, 2**20
     h = torch.zeros(rows, 1)
     weight = torch.zeros(vocabulary, 1)
     seen = []
-    apply = _torch_scale.LinearCrossEntropy.apply
+    apply = _torch_linear.LinearCrossEntropy.apply
 
     def spy(*args):
         seen.append(args)
         return apply(*args)
 
-    _torch_scale.LinearCrossEntropy.apply = spy
+    _torch_linear.LinearCrossEntropy.apply = spy
     try:
         xt.linear_cross_entropy(h, weight, torch.zeros(rows, dtype=torch.long))
     finally:
-        _torch_scale.LinearCrossEntropy.apply = apply
+        _torch_linear.LinearCrossEntropy.apply = apply
     (default,) = [
         a for a in seen[0] if isinstance(a, int) and not isinstance(a, bool) and a > 0
     ]
@@ -250,7 +250,7 @@ def test_exercise_costs_and_messages(torch):
     # The messages the implementation sends: spy on all_reduce (one process, identity).
     import torch.distributed as dist
 
-    from xent import _torch_scale
+    from xent import _torch_parallel
 
     sizes = []
     n, v = 16, 10
@@ -259,7 +259,7 @@ def test_exercise_costs_and_messages(torch):
     all_reduce = dist.all_reduce
     dist.all_reduce = lambda t, **_: sizes.append(t.numel())
     try:
-        loss = _torch_scale.VocabParallelCrossEntropy.apply(
+        loss = _torch_parallel.VocabParallelCrossEntropy.apply(
             shard, target, 0, v, -100, 0.0, None
         )
     finally:

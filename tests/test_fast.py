@@ -140,7 +140,7 @@ def test_numpy_probability_targets_are_read_a_block_at_a_time(target_dtype):
 
 torch = pytest.importorskip("torch", reason="the rest of this file tests xent.torch")
 F = torch.nn.functional
-from xent import _torch_scale  # noqa: E402
+from xent import _torch_rows  # noqa: E402
 from xent import torch as xt  # noqa: E402
 
 
@@ -168,7 +168,7 @@ def _torch_reference(logits, target, probs, options):
 @pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("probs", [False, True])
 def test_torch_chunks_match_f_cross_entropy(monkeypatch, options, probs):
-    monkeypatch.setitem(_torch_scale._CHUNK_BYTES, "cpu", 3 * 4 * 7)  # 3 rows per chunk
+    monkeypatch.setitem(_torch_rows._CHUNK_BYTES, "cpu", 3 * 4 * 7)  # 3 rows per chunk
     logits, target, options = _torch_case(options, probs)
     upstream = torch.rand(
         logits.shape[:-1] if options["reduction"] == "none" else (),

@@ -151,7 +151,10 @@ def test_half_precision_keeps_its_dtype():
         ({"chunk_size": 2.0}, "chunk_size must be a positive integer"),
         ({"chunk_size": True}, "chunk_size must be a positive integer"),
         ({"reduction": "avg"}, "reduction must be one of"),
-        ({"label_smoothing": 1.5}, "label_smoothing must be in"),
+        (
+            {"label_smoothing": 1.5},
+            r"label_smoothing must be a number in \[0, 1\]; got 1.5",
+        ),
     ],
 )
 def test_bad_arguments_name_the_argument(change, message):
