@@ -96,11 +96,7 @@ def _compute(x: Tensor) -> Tensor:
 
 # The checks of values (class indices in range, probabilities in [0, 1]) are in
 # xent._checks.torch: ValueError in eager CPU code, a device-side assertion elsewhere.
-# These names serve xent._torch_sampled until it imports them from there.
-_on_host = _torch_checks.on_host
-_assert = _torch_checks.device_assert
-_check_indices = _torch_checks.indices
-_index_parts = _torch_rows._index_parts
+_index_parts = _torch_rows._index_parts  # for xent._torch_sampled
 
 
 def _weight(weight: TensorLike | None, num_classes: int, like: Tensor) -> Tensor:
