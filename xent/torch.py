@@ -139,9 +139,8 @@ def _binary_target(
     target = _tensor(target, like)
     _checks.same_shape("target", tuple(target.shape), like_name, tuple(like.shape))
     if _kind(target) not in "fiub":
-        raise ValueError(
-            f"target must hold numbers in [0, 1]; got dtype {target.dtype}"
-        )
+        dtype = target.dtype
+        raise ValueError(f"target must hold numbers in [0, 1]; got dtype {dtype}")
     return target
 
 
