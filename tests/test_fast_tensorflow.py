@@ -183,23 +183,26 @@ def _reference_case(seed, lead, dtype, use_weight, ignore_index, probs):
 
 def _fused(logits, target, weight, **options):
     """``fused._loss`` run eagerly (no graph to trace for each option), on the
-    arguments as ``xtf.cross_entropy`` prepares them; returns the loss and z-loss."""
+    arguments as ``xtf.cross_entropy`` prepares them; the loss and z-loss, reduced."""
     z = tf.constant(logits) if isinstance(logits, np.ndarray) else logits
     t, probs = xtf._class_target(z, target, options["ignore_index"], check=False)
     w = None if weight is None else xtf._weight(weight, NUM_CLASSES, z)
-    loss, z_loss, bad = fused._loss(
+    loss, z_loss, denominator, bad = fused._loss(
         z,
         t,
         w,
-        options["ignore_index"],
-        options["reduction"],
-        options["label_smoothing"],
         probs,
+        options["ignore_index"],
+        options["label_smoothing"],
         options.get("z_loss_scale", 0.0),
         options.get("softcap"),
     )
     assert not bool(bad)
-    return loss, z_loss
+    reduction = options["reduction"]
+    return (
+        xtf._reduce(loss, reduction, denominator),
+        xtf._reduce(z_loss, reduction, denominator),
+    )
 
 
 @pytest.mark.parametrize(

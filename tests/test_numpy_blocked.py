@@ -97,6 +97,34 @@ def test_blocked_pass_gives_the_plain_formula(
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("probs", [False, True])
+@pytest.mark.parametrize(
+    ("z_loss_scale", "softcap"), [(0.01, None), (0.0, 4.0), (0.1, 2.5)]
+)
+def test_blocked_pass_gives_the_plain_z_loss_and_softcap(
+    monkeypatch, z_loss_scale, softcap, probs, reduction, dtype
+):
+    logits, target, weight = _case(5, (4, 5), dtype, True, -100, probs)
+    options = {
+        "weight": weight,
+        "reduction": reduction,
+        "label_smoothing": 0.2,
+        "z_loss_scale": z_loss_scale,
+        "softcap": softcap,
+        "return_z_loss": True,
+    }
+    want, want_z = xn.cross_entropy(logits, target, **options)
+    got, got_z = _blocked(monkeypatch, logits, target, **options)
+    assert got.dtype == want.dtype == got_z.dtype == want_z.dtype == dtype
+    rtol = TOLERANCE[dtype]
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(got_z, want_z, rtol=rtol, atol=rtol)
+    if z_loss_scale == 0:
+        np.testing.assert_array_equal(got_z, 0)
+
+
 @pytest.mark.parametrize("probs", [False, True])
 def test_blocked_pass_agrees_on_infinite_logits_and_empty_batches(monkeypatch, probs):
     logits = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf], [1.0, 1.0, 1.0]])
@@ -181,3 +209,51 @@ def test_plain_formula_is_torch(
         label_smoothing=label_smoothing,
     )
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
+
+
+hypothesis = pytest.importorskip("hypothesis", reason="property tests")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@st.composite
+def _batches(draw):
+    """Any small batch, any options, and a block size of one to a few rows."""
+    rows, classes = draw(st.integers(0, 9)), draw(st.integers(1, 6))
+    values = st.floats(-50, 50, allow_nan=False)
+    logits = draw(hnp.arrays(np.float64, (rows, classes), elements=values))
+    if draw(st.booleans()):
+        raw = draw(hnp.arrays(np.float64, (rows, classes), elements=st.floats(0, 1)))
+        target, ignore_index = raw / np.maximum(raw.sum(-1, keepdims=True), 1e-9), -100
+    else:
+        ignore_index = draw(st.sampled_from([-100, 0, classes - 1]))
+        labels = st.integers(0, classes - 1)
+        target = draw(hnp.arrays(np.int64, (rows,), elements=labels))
+    options = {
+        "ignore_index": ignore_index,
+        "reduction": draw(st.sampled_from(["none", "mean", "sum"])),
+        "label_smoothing": draw(st.sampled_from([0.0, 0.1, 1.0])),
+        "z_loss_scale": draw(st.sampled_from([0.0, 1e-3])),
+        "softcap": draw(st.sampled_from([None, 5.0])),
+        "return_z_loss": True,
+    }
+    if draw(st.booleans()):
+        weights = st.floats(0, 3)
+        options["weight"] = draw(hnp.arrays(np.float64, (classes,), elements=weights))
+    return logits, target, options, draw(st.integers(1, 4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_batches())
+def test_blocked_pass_is_the_plain_formula_on_any_batch(case):
+    logits, target, options, block_rows = case
+    with np.errstate(invalid="ignore"):  # 0 / 0 = nan when nothing is counted
+        want = xn.cross_entropy(logits, target, **options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xn, "_PLAIN_MAX_BYTES", -1)
+        patch.setattr(blocked, "_BLOCK_BYTES", block_rows * 4 * logits.shape[1])
+        with np.errstate(invalid="ignore"):
+            got = xn.cross_entropy(logits, target, **options)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)

@@ -39,16 +39,22 @@ LaTeX need no escaping), set per backend in :data:`BACKENDS`:
     :data:`NOTES`; empty for the others (the paragraph is then dropped).
 
 The order of the code is the same in every backend file, so that ``diff`` between two
-of them shows only what the framework changes: the framework's conversions (``_kind``,
-``_shape``, ``_tensor``; NumPy needs none), ``_floating``, ``_compute``, the value
-checks (``_fail_if`` in TensorFlow, ``_on_host``, ``_assert``, ``_check_indices``,
-``_check_unit_interval`` in PyTorch), ``_weight``, ``_class_target``,
-``_binary_target``, ``_broadcast_weight``, ``_reduce``; then ``_row_max``,
-``logsumexp``, ``log_softmax``, ``softmax``; then ``cross_entropy`` and its formula
-(``_cross_entropy_plain``), ``_nll``, ``nll_loss``, ``_softplus``,
-``binary_cross_entropy_with_logits``, the clamped BCE, ``binary_cross_entropy``,
-``sigmoid_focal_loss``; then what only one backend has (NumPy: ``entropy``,
-``kl_divergence``, ``cross_entropy_grad``; PyTorch: the large-output losses).
+of them shows only what the framework changes:
+
+1. the framework's conversions (``_kind``, ``_shape``, ``_tensor``; NumPy needs none),
+   ``_floating``, ``_compute``, ``_weight``, ``_class_target``, ``_binary_target``,
+   ``_broadcast_weight``, ``_reduce``;
+2. ``_row_max``, ``logsumexp``, ``log_softmax``, ``softmax``;
+3. ``cross_entropy`` and its plain formula ``_cross_entropy_plain`` (in NumPy and
+   PyTorch; TensorFlow's is fused), ``_nll``, ``nll_loss``, ``_softplus``,
+   ``binary_cross_entropy_with_logits``, the clamped BCE (``_clamped_bce`` in NumPy,
+   ``_ClampedBCE`` in PyTorch), ``binary_cross_entropy``, ``sigmoid_focal_loss``;
+4. what only one backend has (NumPy: ``entropy``, ``kl_divergence``,
+   ``cross_entropy_grad``; PyTorch: the large-output losses).
+
+Checks that read values live in ``xent._checks.torch`` and ``xent._checks.tensorflow``
+(NumPy reads its values in place); the fast and memory-lean paths in
+``xent._numpy_blocked``, ``xent._torch_lean`` and ``xent._tensorflow_fused``.
 """
 
 from __future__ import annotations

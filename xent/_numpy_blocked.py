@@ -13,6 +13,7 @@ every option.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -83,30 +84,38 @@ def cross_entropy(
     w: Array,
     ignore_index: int,
     label_smoothing: float,
-) -> tuple[Array, Array | int]:
-    r"""Each element's loss and the ``"mean"`` denominator, by :func:`_row_statistics`.
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+) -> tuple[Array, Array | None, Array | int]:
+    r"""Each element's loss (its z-loss included), its z-loss (None without one) and the
+    ``"mean"`` denominator, by :func:`_row_statistics`.
 
-    The arguments are those ``xent.numpy.cross_entropy`` has checked:
-    ``logits: (..., C)``; ``target: (...)`` int64 class indices or ``(..., C)``
-    probabilities (of any floating dtype, converted a block at a time); ``w: (C,)``.
-    With :math:`\lambda` and the shifted
-    logits :math:`s` of each row, :math:`-\log q_c = \lambda - s_c`, so a row whose
-    weighted, smoothed target is :math:`a` loses :math:`\lambda \sum_c a_c - \sum_c a_c
-    s_c`: two sums of non-negative terms, no cancellation.
+    The arguments are those ``xent.numpy.cross_entropy`` has checked, as it hands them
+    to ``_cross_entropy_plain``: ``logits: (..., C)``; ``target: (...)`` int64 class
+    indices or ``(..., C)`` probabilities (of any floating dtype, converted a block at a
+    time); ``w: (C,)``. With :math:`\lambda` and the shifted logits :math:`s` of each
+    row, :math:`-\log q_c = \lambda - s_c`, so a row whose weighted, smoothed target is
+    :math:`a` loses :math:`\lambda \sum_c a_c - \sum_c a_c s_c`: two sums of
+    non-negative terms, no cancellation. The z-loss needs :math:`\log Z = m + \lambda`,
+    which the pass has already computed.
     """
     num_classes = logits.shape[-1]
+    out_dtype, shape = logits.dtype, logits.shape[:-1]
+    if softcap is not None:  # z' = softcap tanh(z / softcap), in the compute dtype
+        logits = softcap * np.tanh(_compute(logits) / softcap)
     # (N, C); a view when the logits are contiguous
     rows = logits.reshape(-1, num_classes)
     eps = label_smoothing
     if is_probs:
         y = target.reshape(rows.shape)  # (N, C), converted a block at a time
         # Per row, the weighted smoothed target a_c = w_c ((1 - eps) y_c + eps / C) ...
-        _, log_sum, a_dot_s, a_sum = _row_statistics(
+        m, log_sum, a_dot_s, a_sum = _row_statistics(
             rows, lambda b: w * ((1 - eps) * y[b].astype(w.dtype) + eps / num_classes)
         )
         # ... gives the loss sum_c a_c (lambda - s_c).
-        loss = log_sum * a_sum - a_dot_s
-        return loss.reshape(logits.shape[:-1]).astype(logits.dtype), len(rows)
+        loss = (log_sum * a_sum - a_dot_s).reshape(shape)
+        loss, z_loss = _with_z_loss(loss, m + log_sum, None, z_loss_scale, out_dtype)
+        return loss, z_loss, len(rows)
 
     t = target.reshape(-1)  # (N,)
     keep = t != ignore_index  # (N,)
@@ -118,5 +127,20 @@ def cross_entropy(
     if eps > 0:  # the uniform part of the smoothed target: sum_c w_c (-log q_c)
         smooth = np.where(keep, log_sum * w.sum() - w_dot_s, 0)
         loss = (1 - eps) * loss + eps / num_classes * smooth
-    loss = loss.reshape(logits.shape[:-1]).astype(logits.dtype)  # (...)
-    return loss, kept_weight.sum()
+    loss = loss.reshape(shape)  # (...)
+    loss, z_loss = _with_z_loss(loss, m + log_sum, keep, z_loss_scale, out_dtype)
+    return loss, z_loss, kept_weight.sum()
+
+
+def _with_z_loss(
+    loss: Array, log_z: Array, keep: Array | None, scale: float, dtype: np.dtype[Any]
+) -> tuple[Array, Array | None]:
+    """The loss plus ``scale * (log Z)**2`` on each kept row, and that term alone (None
+    when ``scale`` is 0), both in ``dtype``.
+    """
+    if not scale:
+        return loss.astype(dtype), None
+    z_loss = scale * np.square(log_z.reshape(loss.shape))
+    if keep is not None:  # ignored rows add nothing
+        z_loss = np.where(keep.reshape(loss.shape), z_loss, 0)
+    return (loss + z_loss).astype(dtype), z_loss.astype(dtype)

@@ -24,11 +24,11 @@ import tensorflow as tf
 from xent import _checks
 from xent._checks.tensorflow import fail_if
 from xent._constants import BCE_EPS, BCE_LOG_MIN
-from xent.tensorflow import Tensor, _compute, _reduce, _row_max
+from xent.tensorflow import Tensor, _compute, _row_max
 
 __all__ = ["clamped_bce", "cross_entropy"]
 
-Options = tuple[int, str, float, bool, float, float | None]
+Options = tuple[bool, int, float, float, float | None]
 
 
 def cross_entropy(
@@ -37,22 +37,22 @@ def cross_entropy(
     is_probs: bool,
     w: Tensor | None,
     ignore_index: int,
-    reduction: str,
     eps: float,
-    z_loss_scale: float,
-    softcap: float | None,
-) -> tuple[Tensor, Tensor]:
-    """The reduced loss of ``xent.tensorflow.cross_entropy`` and its z-loss term.
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Each element's loss (its z-loss included), its z-loss (None without one) and the
+    ``"mean"`` denominator, as ``xent.numpy._cross_entropy_plain`` gives them.
 
-    The arguments are those it has checked, but for the target's values: ``logits:
-    (..., C)``; ``target: (...)`` int64 class indices or ``(..., C)`` probabilities in
-    the dtype of the logits; ``w: (C,)`` or None. A bad target value raises
-    ``ValueError`` naming it in eager mode; inside the caller's ``tf.function`` it
-    fails a graph assertion with the same message.
+    The arguments are those ``xent.tensorflow.cross_entropy`` has checked, but for the
+    target's values: ``logits: (..., C)``; ``target: (...)`` int64 class indices or
+    ``(..., C)`` probabilities in the dtype of the logits; ``w: (C,)`` or None. A bad
+    target value raises ``ValueError`` naming it in eager mode; inside the caller's
+    ``tf.function`` it fails a graph assertion with the same message.
     """
-    options: Options = (ignore_index, reduction, eps, is_probs, z_loss_scale, softcap)
+    options: Options = (is_probs, ignore_index, eps, z_loss_scale, softcap)
     if not tf.executing_eagerly():  # inside the caller's graph: a graph assertion
-        loss, z_loss, bad = _loss(logits, target, w, *options)
+        loss, z_loss, denominator, bad = _loss(logits, target, w, *options)
         message = (
             _checks.unit_interval_error("target (class probabilities)")
             if is_probs
@@ -60,34 +60,42 @@ def cross_entropy(
         )
         check = tf.debugging.Assert(tf.logical_not(bad), [str(message)])
         with tf.control_dependencies([check]):
-            return tf.identity(loss), tf.identity(z_loss)
-    # Eager: the check's verdict comes back with the loss from one call of the traced
-    # graph, and a bad target is found again eagerly, to name one of its values.
-    loss, z_loss, bad = _graph(logits, target, w, options)
-    if bool(bad):
-        if is_probs:
-            outside = (target < 0) | (target > 1)
-            name = "target (class probabilities)"
-            fail_if(outside, target, _checks.unit_interval_error, name)
-        num_classes = logits.shape[-1]
-        bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-        fail_if(bad, target, _checks.index_error, num_classes, ignore_index)
-    return loss, z_loss
+            loss, z_loss = tf.identity(loss), tf.identity(z_loss)
+    else:
+        # Eager: the check's verdict comes back with the loss from one call of the
+        # traced graph, and a bad target is found again eagerly, to name a value.
+        loss, z_loss, denominator, bad = _graph(logits, target, w, options)
+        if bool(bad):
+            _name_a_bad_value(logits, target, is_probs, ignore_index)
+    return loss, (z_loss if z_loss_scale else None), denominator
+
+
+def _name_a_bad_value(
+    logits: Tensor, target: Tensor, is_probs: bool, ignore_index: int
+) -> None:
+    """Raise the ``ValueError`` of a bad target value, naming one (eager mode)."""
+    if is_probs:
+        outside = (target < 0) | (target > 1)
+        name = "target (class probabilities)"
+        fail_if(outside, target, _checks.unit_interval_error, name)
+    num_classes = logits.shape[-1]
+    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    fail_if(bad, target, _checks.index_error, num_classes, ignore_index)
 
 
 def _loss(
     logits: Tensor,
     target: Tensor,
     w: Tensor | None,
-    ignore_index: int,
-    reduction: str,
-    eps: float,
     is_probs: bool,
+    ignore_index: int,
+    eps: float,
     zs: float = 0.0,
     cap: float | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The loss, its z-loss term (``zs * (log Z)**2`` per counted row, under the same
-    reduction) and whether the target holds a bad value.
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Each element's loss, its z-loss term (``zs * (log Z)**2`` per counted row, zeros
+    for ``zs = 0``), the ``"mean"`` denominator and whether the target holds a bad
+    value.
 
     A bad class index is replaced by a valid one, so that no gather fails before the
     caller sees the verdict; the loss is then meaningless and the caller raises.
@@ -114,8 +122,7 @@ def _loss(
         z_rows = zs * tf.square(m[:, 0] + log_sum)  # (N,): log Z = m + lambda
         loss = tf.cast(tf.reshape(loss + z_rows, rows_shape), logits.dtype)
         z_rows = tf.cast(tf.reshape(z_rows, rows_shape), logits.dtype)
-        count = tf.cast(tf.size(loss), loss.dtype)
-        return _reduce(loss, reduction, count), _reduce(z_rows, reduction, count), bad
+        return loss, z_rows, tf.cast(tf.size(loss), loss.dtype), bad
 
     t = tf.reshape(target, [-1])  # (N,)
     keep = t != ignore_index
@@ -135,8 +142,7 @@ def _loss(
     z_rows = tf.where(keep, zs * tf.square(m[:, 0] + log_sum), tf.zeros_like(loss))
     loss = tf.cast(tf.reshape(loss + z_rows, rows_shape), logits.dtype)
     z_rows = tf.cast(tf.reshape(z_rows, rows_shape), logits.dtype)
-    kept = tf.reduce_sum(tf.cast(kept_weight, logits.dtype))
-    return _reduce(loss, reduction, kept), _reduce(z_rows, reduction, kept), bad
+    return loss, z_rows, tf.reduce_sum(tf.cast(kept_weight, logits.dtype)), bad
 
 
 _GRAPHS: dict[tuple[object, ...], Any] = {}
@@ -144,7 +150,7 @@ _GRAPHS: dict[tuple[object, ...], Any] = {}
 
 def _graph(
     logits: Tensor, target: Tensor, w: Tensor | None, options: Options
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """:func:`_loss` as a graph traced once per rank, dtype and options (every dimension
     left unknown), so that a new batch size never traces it again.
     """
@@ -171,7 +177,7 @@ def _graph(
                 lambda z, t, v: _loss(z, t, v, *options), input_signature=specs
             )
     args = (logits, target) if w is None else (logits, target, w)
-    result: tuple[Tensor, Tensor, Tensor] = _GRAPHS[key](*args)
+    result: tuple[Tensor, Tensor, Tensor, Tensor] = _GRAPHS[key](*args)
     return result
 
 

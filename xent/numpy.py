@@ -208,33 +208,23 @@ def cross_entropy(
     eps = _checks.label_smoothing(label_smoothing)
     z_loss_scale = _checks.z_loss_scale(z_loss_scale)
     softcap = _checks.softcap(softcap)
-    out_dtype = logits.dtype
-    if softcap is not None:  # z' = softcap tanh(z / softcap), in the compute dtype
-        logits = softcap * np.tanh(_compute(logits) / softcap)
     # float16 logits are computed in float32, and so are their weights
-    dtype = np.promote_types(logits.dtype, np.float32)
-    w = _weight(weight, logits.shape[-1], dtype)
+    w = _weight(weight, logits.shape[-1], np.promote_types(logits.dtype, np.float32))
+    args = (logits, target, is_probs, w, ignore_index, eps, z_loss_scale, softcap)
     if logits.nbytes > _PLAIN_MAX_BYTES:
         from xent import _numpy_blocked  # it builds on this module's helpers
 
-        loss, denominator = _numpy_blocked.cross_entropy(
-            logits, target, is_probs, w, ignore_index, eps
-        )
+        # The same numbers, a cache-sized block of rows at a time.
+        loss, z_loss, denominator = _numpy_blocked.cross_entropy(*args)
     else:
-        loss, denominator = _cross_entropy_plain(
-            logits, target, is_probs, w, ignore_index, eps
-        )
-    loss = loss.astype(out_dtype)
-    z_loss = np.zeros_like(loss)
-    if z_loss_scale:  # z_loss_scale (log Z)^2 for each counted row
-        z_loss = z_loss_scale * np.square(logsumexp(logits).astype(loss.dtype))
-        if not is_probs:
-            z_loss = np.where(target != ignore_index, z_loss, 0).astype(loss.dtype)
-        loss = loss + z_loss
-    loss = _reduce(loss, reduction, denominator)
+        loss, z_loss, denominator = _cross_entropy_plain(*args)
     if not return_z_loss:
-        return loss
-    return loss, _reduce(z_loss, reduction, denominator)
+        return _reduce(loss, reduction, denominator)
+    if z_loss is None:  # no z-loss: zeros, reduced as the loss
+        z_loss = np.zeros_like(loss)
+    return _reduce(loss, reduction, denominator), _reduce(
+        z_loss, reduction, denominator
+    )
 
 
 def _cross_entropy_plain(
@@ -244,22 +234,39 @@ def _cross_entropy_plain(
     w: Array,
     ignore_index: int,
     eps: float,
-) -> tuple[Array, Array | int]:
-    """Each element's loss and the ``"mean"`` denominator, the plain formula."""
+    z_loss_scale: float = 0.0,
+    softcap: float | None = None,
+) -> tuple[Array, Array | None, Array | int]:
+    """Each element's loss (its z-loss included), its z-loss (None without one) and the
+    ``"mean"`` denominator: the plain formula.
+    """
     num_classes = logits.shape[-1]
-    log_probs = log_softmax(_compute(logits))  # (..., C): log q_c = z_c - LSE(z)
+    z = _compute(logits)
+    if softcap is not None:  # z' = softcap tanh(z / softcap)
+        z = softcap * np.tanh(z / softcap)
+    log_probs = log_softmax(z)  # (..., C): log q_c = z_c - log sum_j exp(z_j)
+    z_loss = None
+    if z_loss_scale:  # z_loss_scale (log Z)^2 for each row
+        z_loss = z_loss_scale * np.square(logsumexp(z))  # (...)
     if is_probs:
         # Smoothing mixes the target with the uniform distribution over the C classes.
         p = (1 - eps) * target.astype(w.dtype) + eps / num_classes  # (..., C)
         loss = -(w * p * log_probs).sum(axis=-1)  # (...)
-        return loss.astype(logits.dtype), loss.size
+        if z_loss is not None:
+            loss = loss + z_loss
+            z_loss = z_loss.astype(logits.dtype)
+        return loss.astype(logits.dtype), z_loss, loss.size
 
     loss, kept_weight = _nll(log_probs, target, w, ignore_index)  # (...): -w_y log q_y
     if eps > 0:
         # The uniform part of the smoothed target: every class, weighted; ignored: 0.
         uniform = np.where(target != ignore_index, -(w * log_probs).sum(axis=-1), 0)
         loss = (1 - eps) * loss + eps / num_classes * uniform
-    return loss.astype(logits.dtype), kept_weight.sum()
+    if z_loss is not None:  # ignored rows add nothing
+        z_loss = np.where(target != ignore_index, z_loss, 0)
+        loss = loss + z_loss
+        z_loss = z_loss.astype(logits.dtype)
+    return loss.astype(logits.dtype), z_loss, kept_weight.sum()
 
 
 def _nll(

@@ -216,16 +216,20 @@ def cross_entropy(
     eps = _checks.label_smoothing(label_smoothing)
     z_loss_scale = _checks.z_loss_scale(z_loss_scale)
     softcap = _checks.softcap(softcap)
-    w = None if weight is None else _weight(weight, logits.shape[-1], logits)
+    num_classes = logits.shape[-1]
+    w = None if weight is None else _weight(weight, num_classes, logits)
+    args = (logits, target, is_probs, w, ignore_index, eps, z_loss_scale, softcap)
     from xent import _tensorflow_fused  # it builds on this module's helpers
 
-    # Memory-lean and, eagerly, one traced graph; the target's values are checked there.
-    loss, z_loss = _tensorflow_fused.cross_entropy(
-        logits, target, is_probs, w, ignore_index, reduction, eps, z_loss_scale, softcap
-    )
+    # Memory-lean custom gradients and, eagerly, one traced graph, which also checks
+    # the target's values.
+    loss, z_loss, denominator = _tensorflow_fused.cross_entropy(*args)
     if not return_z_loss:
-        return loss
-    return loss, tf.stop_gradient(z_loss)
+        return _reduce(loss, reduction, denominator)
+    if z_loss is None:  # no z-loss: zeros, reduced as the loss
+        z_loss = tf.zeros_like(loss)
+    z_loss = _reduce(tf.stop_gradient(z_loss), reduction, denominator)
+    return _reduce(loss, reduction, denominator), z_loss
 
 
 def _nll(
