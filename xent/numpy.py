@@ -208,8 +208,9 @@ def cross_entropy(
     eps = _checks.label_smoothing(label_smoothing)
     z_loss_scale = _checks.z_loss_scale(z_loss_scale)
     softcap = _checks.softcap(softcap)
+    num_classes = logits.shape[-1]
     # float16 logits are computed in float32, and so are their weights
-    w = _weight(weight, logits.shape[-1], np.promote_types(logits.dtype, np.float32))
+    w = _weight(weight, num_classes, np.promote_types(logits.dtype, np.float32))
     args = (logits, target, is_probs, w, ignore_index, eps, z_loss_scale, softcap)
     if logits.nbytes > _PLAIN_MAX_BYTES:
         from xent import _numpy_blocked  # it builds on this module's helpers
@@ -222,9 +223,8 @@ def cross_entropy(
         return _reduce(loss, reduction, denominator)
     if z_loss is None:  # no z-loss: zeros, reduced as the loss
         z_loss = np.zeros_like(loss)
-    return _reduce(loss, reduction, denominator), _reduce(
-        z_loss, reduction, denominator
-    )
+    z_loss = _reduce(z_loss, reduction, denominator)
+    return _reduce(loss, reduction, denominator), z_loss
 
 
 def _cross_entropy_plain(
