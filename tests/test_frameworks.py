@@ -139,6 +139,29 @@ def test_value_errors_become_graph_assertions():
         fn(tf.constant(LOGITS), tf.constant(bad))
 
 
+@pytest.mark.parametrize("z_loss_scale", [0.0, 0.1])
+def test_probability_and_binary_value_errors_in_graphs_and_eagerly(z_loss_scale):
+    """A bad value is a graph assertion in tf.function and a ValueError naming it
+    eagerly, for the fused cross-entropy's probability targets and for fail_if."""
+    bad_probs = PROBS.copy()
+    bad_probs[3, 1] = 1.5
+    ce = lambda z, t: xtf.cross_entropy(z, t, z_loss_scale=z_loss_scale)  # noqa: E731
+    bce = lambda q, y: xtf.binary_cross_entropy(q, y)  # noqa: E731
+    bad_q = np.full((2, 3), 0.5, np.float32)
+    bad_q[1, 2] = -0.25
+    cases = [
+        (ce, LOGITS, bad_probs, r"target \(class probabilities\) must hold", "1.5"),
+        (bce, bad_q, np.ones((2, 3), np.float32), "probs must hold", "-0.25"),
+    ]
+    for fn, first, second, message, value in cases:
+        args = tf.constant(first), tf.constant(second)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            tf.function(fn)(*args)
+        with pytest.raises(ValueError, match=message) as raised:
+            fn(*args)
+        assert value in str(raised.value)
+
+
 def test_keras_model_trains_with_the_xent_loss():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(5)])
