@@ -130,8 +130,8 @@ The shift is a constant for ``GradientTape``, so the gradient is the softmax."""
         "cross_entropy": """
 Memory-lean (chapter "Cross-entropy at scale"): the tape keeps no ``(..., C)``
 log-softmax, two small custom gradients (``xent._tensorflow_fused``) recompute the
-softmax in the backward pass. Eagerly, the loss is one call of a graph traced once per
-rank, dtype and options, instead of some forty eager operations.""",
+softmax in the backward pass. Eagerly, each row's loss is one call of a graph traced
+once per rank, dtype and options, instead of some forty eager operations.""",
         "binary_cross_entropy_with_logits": r"""
 Computed in the stable form :math:`(1-y)z + (1 + (w_+-1)y)\,\mathrm{softplus}(-z)`.
 (The equal form :math:`\max(z, 0) - zy + \log(1 + e^{-|z|})` of ``xent.numpy`` would

@@ -6,9 +6,10 @@ the ``(..., C)`` log-softmax for the backward pass. ``xent.tensorflow.cross_entr
 hands its checked arguments to :func:`cross_entropy` here instead, which computes the
 same numbers from a few numbers per row (chapter "Cross-entropy at scale"): two small
 custom gradients work on the shifted logits :math:`s = z - m` and recompute the softmax
-in the backward pass, so the tape keeps no ``(..., C)`` array. Eagerly, the whole loss
-is one call of a graph traced once per rank, dtype and options, instead of some forty
-eager operations, each of which costs more than the arithmetic at small sizes.
+in the backward pass, so the tape keeps no ``(..., C)`` array. Eagerly, each row's loss
+(and the check of the target's values) is one call of a graph traced once per rank,
+dtype and options, instead of some forty eager operations, each of which costs more
+than the arithmetic at small sizes; the caller's reduction adds two.
 
 Here also lives :func:`clamped_bce`, the binary cross-entropy on probabilities with
 PyTorch's clamps and gradient. ``tests/test_fast_tensorflow.py`` holds both to the
