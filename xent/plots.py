@@ -8,17 +8,20 @@ returns the axes. Inputs are plain NumPy arrays or a run's history (a list of di
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from xent.calibration import expected_calibration_error, reliability_bins
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["plot_history", "plot_decision_regions", "plot_reliability"]
 
 
-def _axes(ax):
+def _axes(ax: Axes | None) -> Axes:
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -38,11 +41,11 @@ def plot_history(
     history: Sequence[dict[str, Any]],
     keys: Sequence[str] = ("train_loss", "val_loss"),
     *,
-    ax=None,
+    ax: Axes | None = None,
     label: str | None = None,
     title: str | None = None,
     logy: bool = False,
-):
+) -> Axes:
     """Curves of the logged metrics ``keys`` against ``epoch`` (else against ``_step``).
 
     ``label`` prefixes each curve's legend entry, to tell runs apart on shared axes.
@@ -84,11 +87,11 @@ def plot_decision_regions(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    ax=None,
+    ax: Axes | None = None,
     title: str | None = None,
     resolution: int = 200,
     margin: float = 0.5,
-):
+) -> Axes:
     """The class a 2-D classifier predicts over the plane, with the points ``X`` on top.
 
     ``predict_proba`` maps ``(m, 2)`` float32 inputs to probabilities ``(m, C)``, or
@@ -139,8 +142,10 @@ def plot_decision_regions(
         interpolation="bilinear",
     )
     for c in range(num_classes):
+        points = X[y == c]
         ax.scatter(
-            *X[y == c].T,
+            points[:, 0],
+            points[:, 1],
             s=14,
             color=colours[c],
             edgecolor="black",
@@ -159,10 +164,10 @@ def plot_reliability(
     y: ArrayLike,
     n_bins: int = 10,
     *,
-    ax=None,
+    ax: Axes | None = None,
     title: str | None = None,
     label: str = "model",
-):
+) -> Axes:
     """Reliability diagram: accuracy against confidence in equal bins, and the ECE.
 
     Bars show each bin's accuracy (binary: fraction of positives) at its place on the

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from IPython.display import HTML
     from matplotlib.figure import Figure
 
 __all__ = ["MAX_FRAMES", "scrubbable", "live"]
@@ -103,7 +104,7 @@ def scrubbable(
     interval_ms: int = 250,
     max_frames: int = MAX_FRAMES,
     alt: str | None = None,
-):
+) -> HTML:
     """A figure with a slider that needs no kernel: one frame drawn ahead per value.
 
     ``draw_frame(fig, value)`` draws on an empty :class:`matplotlib.figure.Figure`; it
@@ -188,7 +189,7 @@ def live(
     step: float | None = None,
     figsize: tuple[float, float] = (7.0, 3.2),
     dpi: float = 96,
-):
+) -> Any:
     """The same figure with a live ``ipywidgets`` slider: Python redraws it per move.
 
     The slider runs from ``min(values)`` to ``max(values)`` in steps of ``step`` (by
