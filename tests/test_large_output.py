@@ -1,4 +1,5 @@
-"""The losses for large output spaces (``xent.torch``, computed in ``_torch_sampled``).
+"""The losses for large output spaces (``xent.torch``, computed in ``_torch_sampled``
+and ``_torch_adjusted``).
 
 Sampled softmax and NCE are held to TensorFlow's ``tf.nn.sampled_softmax_loss`` and
 ``tf.nn.nce_loss`` given the same draws, and to the full softmax when the draws cover
@@ -18,6 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from xent import _torch_adjusted as ta  # noqa: E402
 from xent import _torch_sampled as ts  # noqa: E402
 from xent import torch as xt  # noqa: E402
 
@@ -560,13 +562,13 @@ def test_two_level_softmax_is_a_distribution_and_one_cluster_is_the_softmax():
     gen = torch.Generator().manual_seed(5)
     clusters = torch.randn(6, 4, generator=gen, dtype=torch.float64)
     cluster_of = torch.randint(0, 6, (40,), generator=gen)
-    log_q = ts.two_level_log_softmax(50 * h, clusters, W, cluster_of)  # huge scores
+    log_q = ta.two_level_log_softmax(50 * h, clusters, W, cluster_of)  # huge scores
     assert torch.isfinite(log_q).all()
     torch.testing.assert_close(torch.logsumexp(log_q, -1), torch.zeros(5, **_f64()))
     # each cluster's classes get q(cluster) in total
     mass = torch.zeros(5, 6, **_f64()).index_add_(1, cluster_of, log_q.exp())
     torch.testing.assert_close(mass, torch.softmax(50 * h @ clusters.T, -1))
-    one = ts.two_level_log_softmax(
+    one = ta.two_level_log_softmax(
         h, clusters[:1], W, torch.zeros(40, dtype=torch.long)
     )
     torch.testing.assert_close(one, torch.log_softmax(h @ W.T, -1))

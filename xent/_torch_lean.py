@@ -15,6 +15,10 @@ share.
 Every loss here is, per row, :math:`\sum_c a_c(\log \sum_j e^{z_j} - z_c)` for some
 non-negative coefficients :math:`a` (the weighted, smoothed target), so its gradient
 with respect to the logits is :math:`(\sum_c a_c)\,\mathrm{softmax}(z) - a`.
+
+Here also lives :func:`clamped_bce`, the binary cross-entropy on probabilities of
+``xent.torch.binary_cross_entropy``, with PyTorch's clamps and gradient (TensorFlow's
+is ``xent._tensorflow_fused.clamped_bce``, NumPy's ``xent.numpy._clamped_bce``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 import torch
 
+from xent._constants import BCE_EPS, BCE_LOG_MIN
 from xent._torch_rows import (
     _compute_dtype,
     _index_parts,
@@ -336,3 +341,40 @@ def _differentiable_grad(
     if t is not None:
         grad = grad * (1 - t * t)
     return grad.to(logits.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# The clamped binary cross-entropy of xent.torch.binary_cross_entropy
+# --------------------------------------------------------------------------------------
+
+
+class ClampedBCE(torch.autograd.Function):
+    """Each element's -[y log q + (1 - y) log(1 - q)], each log clamped at -100, with
+    PyTorch's gradient.
+
+    The clamp's derivative would be 0 * inf = nan at q = 0 or 1 under plain autograd;
+    PyTorch instead uses (q - y) / max(q (1 - q), 1e-12), and so do we (1e-12 rounded
+    to float32, as PyTorch stores it).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, y: Tensor) -> Tensor:
+        ctx.save_for_backward(q, y)
+        log_q = torch.clamp(torch.log(q), min=BCE_LOG_MIN)
+        log_1mq = torch.clamp(torch.log1p(-q), min=BCE_LOG_MIN)
+        return -(y * log_q + (1 - y) * log_1mq)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
+        q, y = ctx.saved_tensors
+        grad_q = grad * (q - y) / torch.clamp(q * (1 - q), min=BCE_EPS)
+        grad_y = grad * (torch.log1p(-q) - torch.log(q))  # -logit(q), as PyTorch
+        return grad_q, grad_y
+
+
+def clamped_bce(q: Tensor, y: Tensor) -> Tensor:
+    """Element-wise binary cross-entropy on probabilities ``q`` against ``y`` (same
+    shape), through :class:`ClampedBCE`.
+    """
+    loss: Tensor = ClampedBCE.apply(q, y)
+    return loss

@@ -1,28 +1,30 @@
-"""Losses for large output spaces in PyTorch: sampled softmax, NCE, logit adjustment.
+"""Sampled losses for large output spaces in PyTorch: sampled softmax and NCE.
 
-The chapter "Large output spaces" derives each of them. The public wrappers live at
-the end of ``xent.torch``; this module holds the computations. Sampled losses score each
-row against its own class and ``S`` classes drawn once for the whole batch from a
-proposal distribution ``Q`` (with replacement, so class ``c`` is expected ``S Q(c)``
-times), as TensorFlow's ``tf.nn.sampled_softmax_loss`` and ``tf.nn.nce_loss`` do: one
-``(N, S)`` matrix product instead of the ``(N, V)`` one.
+The chapter "Large output spaces" derives both; ``xent.torch`` re-exports
+:func:`sampled_softmax_cross_entropy` and :func:`nce_loss`, and
+``tests/test_large_output.py`` holds them to TensorFlow's losses and to the full
+softmax. Each row is scored against its own class and ``S`` classes drawn once for the
+whole batch from a proposal distribution ``Q`` (with replacement, so class ``c`` is
+expected ``S Q(c)`` times), as TensorFlow's ``tf.nn.sampled_softmax_loss`` and
+``tf.nn.nce_loss`` do: one ``(N, S)`` matrix product instead of the ``(N, V)`` one.
+Logit adjustment and the two-level softmax are in ``xent._torch_adjusted``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from numpy.typing import ArrayLike
 
 from xent import _checks
-from xent import torch as xt
 from xent._checks import torch as torch_checks
+from xent._torch_rows import TensorLike, _index_parts
 
 Tensor = torch.Tensor
-TensorLike: TypeAlias = Tensor | ArrayLike
+
+# xent.torch imports this module: its conversions are imported inside the functions.
 
 # --------------------------------------------------------------------------------------
 # Helpers: arguments, the proposal distribution, the draw
@@ -37,6 +39,8 @@ def _linear_args(
     ignore_index: object,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor, int]:
     """hidden (N, d) rows, weight (V, d), bias (V,) or None, target (N,) int64."""
+    from xent import torch as xt
+
     h = xt._floating("hidden", hidden)
     w = xt._floating("weight", xt._tensor(weight, h))
     b = None if bias is None else xt._floating("bias", xt._tensor(bias, h))
@@ -59,6 +63,8 @@ def sampler_log_probs(
     numbers (counts, or counts to the power 3/4 as in word2vec) is normalised to sum to
     one.
     """
+    from xent import torch as xt
+
     dtype = (
         like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
     )
@@ -102,6 +108,8 @@ def _draw(
     """``S = num_sampled`` class indices drawn from ``Q`` with replacement (or
     ``sampled``, checked).
     """
+    from xent import torch as xt
+
     num_classes = log_q.shape[0]
     if sampled is None:
         # multinomial takes unnormalised weights; exp(log Q) is Q itself.
@@ -158,12 +166,14 @@ def _candidate_logits(
 
 def _finish(loss: Tensor, keep: Tensor, reduction: str, shape: torch.Size) -> Tensor:
     """Zero ignored rows, restore the batch shape, reduce (mean over the kept rows)."""
+    from xent import torch as xt
+
     loss = torch.where(keep, loss, torch.zeros_like(loss)).reshape(shape)
     return xt._reduce(loss, reduction, keep.sum())
 
 
 # --------------------------------------------------------------------------------------
-# Losses
+# The losses (public in xent.torch)
 # --------------------------------------------------------------------------------------
 
 
@@ -195,6 +205,8 @@ def _checked_candidates(
     correct_true: bool,
 ) -> _Candidates:
     """The checks and candidate logits that sampled softmax and NCE share."""
+    from xent import torch as xt
+
     h, w, b, y, index = _linear_args(hidden, weight, bias, target, ignore_index)
     draws = _checks.positive_int("num_sampled", num_sampled)
     correct = _checks.flag("subtract_log_q", subtract_log_q)
@@ -206,7 +218,7 @@ def _checked_candidates(
     drawn = _draw(log_q, draws, sampled, generator)
 
     rows = xt._compute(h.reshape(-1, h.shape[-1]))  # (N, d)
-    keep, safe = xt._index_parts(y.reshape(-1), index)  # (N,), (N,)
+    keep, safe = _index_parts(y.reshape(-1), index)  # (N,), (N,)
     true_logit, sampled_logits, hits = _candidate_logits(
         rows,
         xt._compute(w),
@@ -237,7 +249,42 @@ def sampled_softmax_cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> Tensor:
-    """See ``xent.torch.sampled_softmax_cross_entropy``."""
+    r"""Sampled softmax: cross-entropy over the row's class and ``S`` drawn classes.
+
+    Draws ``S = num_sampled`` classes :math:`c_1, \dots, c_S` from the proposal
+    :math:`Q` (with replacement, once for the whole batch; or takes them from
+    ``sampled``) and computes each row's logits :math:`z = W h + b` only there. With the
+    log-Q correction the loss of a row is
+    :math:`-z_y + \log\big(e^{z_y} + \sum_{s} e^{z_{c_s} - \log(S Q(c_s))}\big)`,
+    where draws equal to :math:`y` (accidental hits) are left out: the sum estimates
+    :math:`\sum_{c \ne y} e^{z_c}` without bias, so the loss and its gradient tend to
+    those of the full softmax as :math:`S` grows. ``subtract_log_q=False`` drops the
+    correction (biased towards frequent classes). Unlike ``tf.nn.sampled_softmax_loss``,
+    the row's own logit is not corrected; passing ``true_expected_count = 1`` to
+    TensorFlow gives the same numbers. Evaluate with the full loss
+    (:func:`xent.torch.linear_cross_entropy`).
+
+    ``sampler``: ``"log_uniform"`` (Zipf, for classes sorted by decreasing frequency),
+    ``"uniform"``, or ``(V,)`` non-negative numbers (e.g. counts), normalised.
+    ``"mean"`` averages over the rows whose target is not ``ignore_index``.
+
+    Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)``
+    class indices, ``sampled: (S,)``. Returns ``(...)`` for ``reduction="none"``, else a
+    scalar. Raises ``ValueError`` for mismatched shapes, class indices outside
+    ``[0, V)`` that are not ``ignore_index``, a ``num_sampled`` that is not a positive
+    integer, a bad ``sampler`` or ``sampled`` and an unknown ``reduction``.
+    See the chapter "Large output spaces".
+
+    >>> hidden, weight = torch.randn(4, 8), torch.randn(50, 8)
+    >>> target = torch.tensor([0, 1, 2, 3])
+    >>> every = torch.arange(50).repeat(2)  # each class drawn twice, Q uniform
+    >>> loss = sampled_softmax_cross_entropy(
+    ...     hidden, weight, target, num_sampled=100, sampled=every, sampler="uniform"
+    ... )
+    >>> from xent import torch as xt
+    >>> bool(torch.allclose(loss, xt.cross_entropy(hidden @ weight.T, target)))
+    True
+    """
     c = _checked_candidates(
         hidden,
         weight,
@@ -277,7 +324,28 @@ def nce_loss(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> Tensor:
-    """See ``xent.torch.nce_loss``."""
+    r"""Noise-contrastive estimation; ``subtract_log_q=False`` is word2vec's negative
+    sampling.
+
+    Each row's class is a "data" example and each of the ``S`` classes drawn from
+    :math:`Q` (as in :func:`sampled_softmax_cross_entropy`) a "noise" example of a
+    binary classifier with logit :math:`s_c = z_c - \log(S Q(c))`; the loss of a row is
+    :math:`-\log\sigma(s_y) - \sum_{s=1}^{S} \log\sigma(-s_{c_s})`, the numbers of
+    ``tf.nn.nce_loss`` given the same draws. Without the correction,
+    :math:`-\log\sigma(z_y) - \sum_s \log\sigma(-z_{c_s})` is the skip-gram
+    negative-sampling objective (Mikolov et al. 2013), whose optimum is not the
+    softmax's. ``remove_accidental_hits=True`` drops the noise terms of draws equal to
+    the row's class.
+
+    Shapes, ``sampler``, ``reduction`` and the ``ValueError``\ s: as for
+    :func:`sampled_softmax_cross_entropy`. See the chapter "Large output spaces".
+
+    >>> hidden, weight = torch.zeros(2, 3), torch.zeros(10, 3)  # every logit 0
+    >>> loss = nce_loss(hidden, weight, torch.tensor([0, 1]), num_sampled=4,
+    ...                 subtract_log_q=False)
+    >>> round(float(loss), 4)  # 5 log 2
+    3.4657
+    """
     c = _checked_candidates(
         hidden,
         weight,
@@ -300,78 +368,3 @@ def nce_loss(
         noise = torch.where(c.hits, torch.zeros_like(noise), noise)
     loss = -F.logsigmoid(c.true_logit) + noise.sum(dim=1)  # (N,)
     return _finish(loss.to(c.dtype), c.keep, c.reduction, c.shape)
-
-
-def logit_adjusted_cross_entropy(
-    logits: TensorLike,
-    target: TensorLike,
-    *,
-    class_prior: TensorLike,
-    tau: float = 1.0,
-    weight: TensorLike | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-) -> Tensor:
-    """See ``xent.torch.logit_adjusted_cross_entropy``."""
-    z = xt._floating("logits", logits)
-    _checks.logits_shape("logits", tuple(z.shape))
-    tau = _checks.finite_number("tau", tau)
-    num_classes = z.shape[-1]
-    prior = xt._tensor(class_prior, z)
-    _checks.vector(
-        "class_prior",
-        tuple(prior.shape),
-        xt._kind(prior),
-        prior.dtype,
-        num_classes,
-        "positive numbers, one per class",
-    )
-    prior = prior.to(xt._compute(z).dtype)
-    torch_checks.holds(
-        ((prior > 0) & torch.isfinite(prior)).all(),
-        ValueError("class_prior must hold finite positive numbers"),
-    )
-    # A constant added to every logit of a row leaves the softmax unchanged, so counts
-    # serve as well as frequencies: log(n_c) = log(pi_c) + log(N).
-    shifted = (xt._compute(z) + tau * torch.log(prior)).to(z.dtype)
-    loss = xt.cross_entropy(
-        shifted,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        label_smoothing=label_smoothing,
-    )
-    assert isinstance(loss, Tensor)  # one tensor: return_z_loss is off
-    return loss
-
-
-# --------------------------------------------------------------------------------------
-# Hierarchical softmax (taught in the chapter; no public function)
-# --------------------------------------------------------------------------------------
-
-
-def two_level_log_softmax(
-    hidden: Tensor, cluster_weight: Tensor, class_weight: Tensor, cluster_of: Tensor
-) -> Tensor:
-    """log q(c | x) of a two-level softmax: log q(cluster) + log q(c | cluster).
-
-    ``hidden: (N, d)``; ``cluster_weight: (K, d)`` scores the ``K`` clusters;
-    ``class_weight: (V, d)`` scores each class within its cluster; ``cluster_of: (V,)``
-    the cluster of each class. Returns ``(N, V)``; each row is a distribution. Training
-    needs only the target's entry: ``K`` cluster scores and the scores of the classes of
-    one cluster.
-    """
-    log_q_cluster = torch.log_softmax(hidden @ cluster_weight.T, dim=-1)  # (N, K)
-    scores = hidden @ class_weight.T  # (N, V)
-    # log-sum-exp of the scores within each cluster: (N, K)
-    num_clusters = cluster_weight.shape[0]
-    index = cluster_of.expand_as(scores)
-    empty = scores.new_full((scores.shape[0], num_clusters), -math.inf)
-    m = empty.scatter_reduce(-1, index, scores.detach(), "amax")  # each cluster's max
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # (N, K)
-    shifted = torch.exp(scores - torch.gather(m, -1, index))  # (N, V), at most 1
-    log_total = torch.log(torch.zeros_like(m).scatter_add(-1, index, shifted)) + m
-    log_q_within = scores - torch.gather(log_total, -1, index)  # (N, V)
-    return torch.gather(log_q_cluster, -1, index) + log_q_within

@@ -5,8 +5,10 @@ only what PyTorch changes differs: tensors instead of arrays, autograd instead o
 analytic gradient, and the device of the input. Every function is differentiable and
 runs on the device of its input. The docstrings of the shared functions live in
 ``xent._docs``; the memory-lean autograd Functions in ``xent._torch_lean`` (the
-cross-entropy), ``xent._torch_linear`` (the chunked linear layer) and
-``xent._torch_parallel`` (vocabulary-parallel), each tested against the plain formula.
+cross-entropy, the clamped binary cross-entropy), ``xent._torch_linear`` (the chunked
+linear layer) and ``xent._torch_parallel`` (vocabulary-parallel), each tested against
+the plain formula; the losses for large output spaces in ``xent._torch_sampled``
+(sampled softmax, NCE) and ``xent._torch_adjusted`` (logit adjustment).
 
 Classes are on the last axis: ``logits`` has shape ``(..., C)`` (PyTorch's own losses
 put them on axis 1). The numbers are those of ``torch.nn.functional``, options included.
@@ -29,17 +31,16 @@ Errors:
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
-from xent import _checks, _docs, _torch_lean, _torch_rows
+from xent import _checks, _docs, _torch_lean
 from xent._checks import torch as _torch_checks
-from xent._constants import BCE_EPS, BCE_LOG_MIN
+from xent._torch_adjusted import logit_adjusted_cross_entropy
 from xent._torch_linear import linear_cross_entropy
 from xent._torch_parallel import vocab_parallel_cross_entropy
 from xent._torch_rows import TensorLike
+from xent._torch_sampled import nce_loss, sampled_softmax_cross_entropy
 
 __all__ = [
     "logsumexp",
@@ -96,7 +97,6 @@ def _compute(x: Tensor) -> Tensor:
 
 # The checks of values (class indices in range, probabilities in [0, 1]) are in
 # xent._checks.torch: ValueError in eager CPU code, a device-side assertion elsewhere.
-_index_parts = _torch_rows._index_parts  # for xent._torch_sampled
 
 
 def _weight(weight: TensorLike | None, num_classes: int, like: Tensor) -> Tensor:
@@ -399,33 +399,6 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss.to(logits.dtype), reduction)
 
 
-class _ClampedBCE(torch.autograd.Function):
-    """Each element's -[y log q + (1 - y) log(1 - q)], each log clamped at -100, with
-    PyTorch's gradient.
-
-    The clamp's derivative would be 0 * inf = nan at q = 0 or 1 under plain autograd;
-    PyTorch instead uses (q - y) / max(q (1 - q), 1e-12), and so do we (1e-12 rounded
-    to float32, as PyTorch stores it).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, q: Tensor, y: Tensor) -> Tensor:
-        ctx.save_for_backward(q, y)
-        log_q = torch.clamp(torch.log(q), min=BCE_LOG_MIN)
-        log_1mq = torch.clamp(torch.log1p(-q), min=BCE_LOG_MIN)
-        return -(y * log_q + (1 - y) * log_1mq)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
-        q, y = ctx.saved_tensors
-        grad_q = grad * (q - y) / torch.clamp(q * (1 - q), min=BCE_EPS)
-        grad_y = grad * (torch.log1p(-q) - torch.log(q))  # -logit(q), as PyTorch
-        return grad_q, grad_y
-
-
-_clamped_bce = _ClampedBCE.apply
-
-
 @shared
 def binary_cross_entropy(
     probs: TensorLike,
@@ -442,7 +415,7 @@ def binary_cross_entropy(
     _torch_checks.unit_interval("target", target)
     target = target.to(probs.dtype)
 
-    loss = _clamped_bce(_compute(probs), _compute(target))
+    loss = _torch_lean.clamped_bce(_compute(probs), _compute(target))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss.to(probs.dtype), reduction)
@@ -475,9 +448,10 @@ def sigmoid_focal_loss(
 
 
 # --------------------------------------------------------------------------------------
-# PyTorch only: large vocabularies (linear_cross_entropy and
-# vocab_parallel_cross_entropy, imported above from xent._torch_linear and
-# xent._torch_parallel), devices, large output spaces
+# PyTorch only: devices; large vocabularies and large output spaces, imported above:
+# linear_cross_entropy (xent._torch_linear), vocab_parallel_cross_entropy
+# (xent._torch_parallel), sampled_softmax_cross_entropy and nce_loss
+# (xent._torch_sampled), logit_adjusted_cross_entropy (xent._torch_adjusted)
 # --------------------------------------------------------------------------------------
 
 
@@ -506,172 +480,3 @@ def default_device() -> torch.device:
     ):
         return torch.device("mps")
     return torch.device("cpu")
-
-
-# Large output spaces (chapter "Large output spaces"; computed in
-# xent/_torch_sampled.py)
-
-from xent import _torch_sampled  # noqa: E402  (it imports this module's helpers)
-
-
-def sampled_softmax_cross_entropy(
-    hidden: TensorLike,
-    weight: TensorLike,
-    target: TensorLike,
-    *,
-    num_sampled: int,
-    bias: TensorLike | None = None,
-    sampler: str | TensorLike = "log_uniform",
-    sampled: TensorLike | None = None,
-    generator: torch.Generator | None = None,
-    subtract_log_q: bool = True,
-    remove_accidental_hits: bool = True,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""Sampled softmax: cross-entropy over the row's class and ``S`` drawn classes.
-
-    Draws ``S = num_sampled`` classes :math:`c_1, \dots, c_S` from the proposal
-    :math:`Q` (with replacement, once for the whole batch; or takes them from
-    ``sampled``) and computes each row's logits :math:`z = W h + b` only there. With the
-    log-Q correction the loss of a row is
-    :math:`-z_y + \log\big(e^{z_y} + \sum_{s} e^{z_{c_s} - \log(S Q(c_s))}\big)`,
-    where draws equal to :math:`y` (accidental hits) are left out: the sum estimates
-    :math:`\sum_{c \ne y} e^{z_c}` without bias, so the loss and its gradient tend to
-    those of the full softmax as :math:`S` grows. ``subtract_log_q=False`` drops the
-    correction (biased towards frequent classes). Unlike ``tf.nn.sampled_softmax_loss``,
-    the row's own logit is not corrected; passing ``true_expected_count = 1`` to
-    TensorFlow gives the same numbers. Evaluate with the full loss
-    (:func:`linear_cross_entropy`).
-
-    ``sampler``: ``"log_uniform"`` (Zipf, for classes sorted by decreasing frequency),
-    ``"uniform"``, or ``(V,)`` non-negative numbers (e.g. counts), normalised.
-    ``"mean"`` averages over the rows whose target is not ``ignore_index``.
-
-    Shapes: ``hidden: (..., d)``, ``weight: (V, d)``, ``bias: (V,)``, ``target: (...)``
-    class indices, ``sampled: (S,)``. Returns ``(...)`` for ``reduction="none"``, else a
-    scalar. Raises ``ValueError`` for mismatched shapes, class indices outside
-    ``[0, V)`` that are not ``ignore_index``, a ``num_sampled`` that is not a positive
-    integer, a bad ``sampler`` or ``sampled`` and an unknown ``reduction``.
-    See the chapter "Large output spaces".
-
-    >>> hidden, weight = torch.randn(4, 8), torch.randn(50, 8)
-    >>> target = torch.tensor([0, 1, 2, 3])
-    >>> every = torch.arange(50).repeat(2)  # each class drawn twice, Q uniform
-    >>> loss = sampled_softmax_cross_entropy(
-    ...     hidden, weight, target, num_sampled=100, sampled=every, sampler="uniform"
-    ... )
-    >>> bool(torch.allclose(loss, cross_entropy(hidden @ weight.T, target)))
-    True
-    """
-    return _torch_sampled.sampled_softmax_cross_entropy(
-        hidden,
-        weight,
-        target,
-        num_sampled=num_sampled,
-        bias=bias,
-        sampler=sampler,
-        sampled=sampled,
-        generator=generator,
-        subtract_log_q=subtract_log_q,
-        remove_accidental_hits=remove_accidental_hits,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
-
-
-def nce_loss(
-    hidden: TensorLike,
-    weight: TensorLike,
-    target: TensorLike,
-    *,
-    num_sampled: int,
-    bias: TensorLike | None = None,
-    sampler: str | TensorLike = "log_uniform",
-    sampled: TensorLike | None = None,
-    generator: torch.Generator | None = None,
-    subtract_log_q: bool = True,
-    remove_accidental_hits: bool = False,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""Noise-contrastive estimation; ``subtract_log_q=False`` is word2vec's negative
-    sampling.
-
-    Each row's class is a "data" example and each of the ``S`` classes drawn from
-    :math:`Q` (as in :func:`sampled_softmax_cross_entropy`) a "noise" example of a
-    binary classifier with logit :math:`s_c = z_c - \log(S Q(c))`; the loss of a row is
-    :math:`-\log\sigma(s_y) - \sum_{s=1}^{S} \log\sigma(-s_{c_s})`, the numbers of
-    ``tf.nn.nce_loss`` given the same draws. Without the correction,
-    :math:`-\log\sigma(z_y) - \sum_s \log\sigma(-z_{c_s})` is the skip-gram
-    negative-sampling objective (Mikolov et al. 2013), whose optimum is not the
-    softmax's. ``remove_accidental_hits=True`` drops the noise terms of draws equal to
-    the row's class.
-
-    Shapes, ``sampler``, ``reduction`` and the ``ValueError``\ s: as for
-    :func:`sampled_softmax_cross_entropy`. See the chapter "Large output spaces".
-
-    >>> hidden, weight = torch.zeros(2, 3), torch.zeros(10, 3)  # every logit 0
-    >>> loss = nce_loss(hidden, weight, torch.tensor([0, 1]), num_sampled=4,
-    ...                 subtract_log_q=False)
-    >>> round(float(loss), 4)  # 5 log 2
-    3.4657
-    """
-    return _torch_sampled.nce_loss(
-        hidden,
-        weight,
-        target,
-        num_sampled=num_sampled,
-        bias=bias,
-        sampler=sampler,
-        sampled=sampled,
-        generator=generator,
-        subtract_log_q=subtract_log_q,
-        remove_accidental_hits=remove_accidental_hits,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
-
-
-def logit_adjusted_cross_entropy(
-    logits: TensorLike,
-    target: TensorLike,
-    *,
-    class_prior: TensorLike,
-    tau: float = 1.0,
-    weight: TensorLike | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-) -> Tensor:
-    r"""Logit-adjusted cross-entropy (Menon et al. 2021) for long-tailed labels.
-
-    :func:`cross_entropy` of :math:`z + \tau \log \pi`, with :math:`\pi` =
-    ``class_prior`` the training frequencies of the classes (counts serve as well: a
-    constant added to a row changes nothing). Trained this way, the plain logits
-    :math:`z` estimate :math:`\log p(x \mid c)` up to a constant when
-    :math:`\tau = 1`, so :math:`\arg\max_c z_c` aims at the balanced error; predict with
-    :math:`z` itself.
-    Every option is that of :func:`cross_entropy`.
-
-    Shapes: ``logits: (..., C)``, ``target: (...)`` class indices or ``(..., C)``
-    probabilities, ``class_prior: (C,)``, ``weight: (C,)``. Raises ``ValueError`` as
-    :func:`cross_entropy` does, and for a ``class_prior`` not of shape ``(C,)`` or not
-    positive and a ``tau`` that is not a finite real number.
-    See the chapter "Large output spaces".
-
-    >>> logits, target = torch.zeros(1, 2), torch.tensor([1])
-    >>> loss = logit_adjusted_cross_entropy(logits, target, class_prior=[0.9, 0.1])
-    >>> round(float(loss), 4)  # -log 0.1
-    2.3026
-    """
-    return _torch_sampled.logit_adjusted_cross_entropy(
-        logits,
-        target,
-        class_prior=class_prior,
-        tau=tau,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        label_smoothing=label_smoothing,
-    )
