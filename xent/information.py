@@ -1,29 +1,82 @@
-"""Information measures of two discrete random variables, from their joint table.
+"""Information measures of discrete distributions (NumPy only).
 
-A joint table ``joint`` of shape ``(A, B)`` holds ``P(X = a, Y = b)`` in row ``a`` and
-column ``b``: rows are the values of ``X``, columns the values of ``Y``. Entropies are
-in nats unless a ``base`` is given (``base=2`` gives bits). Derived in the chapter
-"Information" (sections on joint and conditional entropy and on mutual information).
+:func:`entropy` and :func:`kl_divergence` take probability vectors along the last axis
+(``xent.numpy`` re-exports both; their docstrings live in ``xent._docs``). The measures
+of two random variables take their joint table: a table ``joint`` of shape ``(A, B)``
+holds ``P(X = a, Y = b)`` in row ``a`` and column ``b``, so rows are the values of
+``X``, columns the values of ``Y``. Entropies are in nats unless a ``base`` is given
+(``base=2`` gives bits). Derived in the chapter "Information" (entropy, the
+divergence, and the sections on joint and conditional entropy and on mutual
+information).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, TypeAlias
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
-from xent import _checks
-from xent import numpy as xn
+from xent import _checks, _docs
 from xent._checks import numpy as array_checks
 
-__all__ = ["joint_entropy", "conditional_entropy", "mutual_information"]
+__all__ = [
+    "entropy",
+    "kl_divergence",
+    "joint_entropy",
+    "conditional_entropy",
+    "mutual_information",
+]
+
+Array: TypeAlias = NDArray[Any]
+shared = _docs.shared("numpy")
 
 
 def _base(base: float | None) -> float:
     """The divisor that turns nats into units of ``base``."""
     checked = _checks.base(base)
     return 1.0 if checked is None else math.log(checked)
+
+
+# --------------------------------------------------------------------------------------
+# One distribution, two distributions
+# --------------------------------------------------------------------------------------
+
+
+def _distribution(name: str, p: ArrayLike) -> Array:
+    """``p`` as a floating-point array with every entry in [0, 1]."""
+    p = np.asarray(p)
+    _checks.floating(name, p.dtype.kind, p.dtype)
+    outside = (p < 0) | (p > 1)
+    if np.any(outside):
+        raise _checks.unit_interval_error(name, p[outside][0])
+    return p
+
+
+@shared
+def entropy(p: ArrayLike, *, axis: int = -1, base: float | None = None) -> Array:
+    p = _distribution("p", p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log(p), 0.0)
+    return (terms.sum(axis=axis) / _base(base)).astype(p.dtype)
+
+
+@shared
+def kl_divergence(
+    p: ArrayLike, q: ArrayLike, *, axis: int = -1, base: float | None = None
+) -> Array:
+    p = _distribution("p", p)
+    q = _distribution("q", q)
+    _checks.same_shape("q", q.shape, "p", p.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
+    return (terms.sum(axis=axis) / _base(base)).astype(p.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# Two random variables, from their joint table
+# --------------------------------------------------------------------------------------
 
 
 def joint_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
@@ -37,7 +90,7 @@ def joint_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
     2.0
     """
     table, unit = array_checks.joint(joint), _base(base)
-    return float(xn.entropy(table.reshape(-1))) / unit
+    return float(entropy(table.reshape(-1))) / unit
 
 
 def conditional_entropy(joint: ArrayLike, *, base: float | None = None) -> float:
@@ -55,7 +108,7 @@ def conditional_entropy(joint: ArrayLike, *, base: float | None = None) -> float
     rows = table.sum(axis=1)  # P(a), shape (A,)
     kept = rows > 0
     given = table[kept] / rows[kept, None]  # P(b | a), shape (A', B)
-    return float(rows[kept] @ xn.entropy(given)) / unit
+    return float(rows[kept] @ entropy(given)) / unit
 
 
 def mutual_information(joint: ArrayLike, *, base: float | None = None) -> float:
@@ -71,5 +124,5 @@ def mutual_information(joint: ArrayLike, *, base: float | None = None) -> float:
     """
     table, unit = array_checks.joint(joint), _base(base)
     independent = np.outer(table.sum(axis=1), table.sum(axis=0))  # P(a) P(b)
-    kl = xn.kl_divergence(table.reshape(-1), independent.reshape(-1))
+    kl = kl_divergence(table.reshape(-1), independent.reshape(-1))
     return max(float(kl), 0.0) / unit

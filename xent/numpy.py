@@ -2,10 +2,11 @@
 
 Read this module top to bottom like a chapter: small helpers first, then the stable
 building blocks (log-sum-exp, log-softmax, softmax), then the losses, then the
-information-theoretic quantities and the analytic gradient that the theory chapters
-derive. Each function is the plain formula its chapter derives; the one optimised path,
-the blocked pass that ``cross_entropy`` uses for large inputs, lives in
-``xent._numpy_blocked`` and is tested against it. ``xent.torch`` and ``xent.tensorflow``
+analytic gradient that the theory chapters derive (``entropy`` and ``kl_divergence``
+are re-exported from ``xent.information``, the module of information measures). Each
+function is the plain formula its chapter derives; the one optimised path, the blocked
+pass that ``cross_entropy`` uses for large inputs, lives in ``xent._numpy_blocked``
+and is tested against it. ``xent.torch`` and ``xent.tensorflow``
 define the same functions, in the same order, with the same signatures; they are tested
 against this module and against their frameworks' losses. The docstrings of the shared
 functions live in ``xent._docs``.
@@ -23,6 +24,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from xent import _checks, _docs
 from xent._constants import BCE_LOG_MIN
+from xent.information import entropy, kl_divergence
 
 __all__ = [
     "logsumexp",
@@ -384,42 +386,9 @@ def sigmoid_focal_loss(
 
 
 # --------------------------------------------------------------------------------------
-# Information theory and the analytic gradient (NumPy only)
+# NumPy only: the analytic gradient (entropy and kl_divergence, imported above from
+# xent.information)
 # --------------------------------------------------------------------------------------
-
-
-def _distribution(name: str, p: ArrayLike) -> Array:
-    p = _floating(name, p)
-    outside = (p < 0) | (p > 1)
-    if np.any(outside):
-        raise _checks.unit_interval_error(name, p[outside][0])
-    return p
-
-
-def _log_base(base: float | None) -> float:
-    """log(base), the divisor that turns nats into the unit of ``base``."""
-    base = _checks.base(base)
-    return 1.0 if base is None else float(np.log(base))
-
-
-@shared
-def entropy(p: ArrayLike, *, axis: int = -1, base: float | None = None) -> Array:
-    p = _distribution("p", p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return (terms.sum(axis=axis) / _log_base(base)).astype(p.dtype)
-
-
-@shared
-def kl_divergence(
-    p: ArrayLike, q: ArrayLike, *, axis: int = -1, base: float | None = None
-) -> Array:
-    p = _distribution("p", p)
-    q = _distribution("q", q)
-    _checks.same_shape("q", q.shape, "p", p.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
-    return (terms.sum(axis=axis) / _log_base(base)).astype(p.dtype)
 
 
 @shared
