@@ -8,7 +8,8 @@ runs on the device of its input. The docstrings of the shared functions live in
 cross-entropy, the clamped binary cross-entropy), ``xent._torch_linear`` (the chunked
 linear layer) and ``xent._torch_parallel`` (vocabulary-parallel), each tested against
 the plain formula; the losses for large output spaces in ``xent._torch_sampled``
-(sampled softmax, NCE) and ``xent._torch_adjusted`` (logit adjustment).
+(sampled softmax, NCE) and ``xent._torch_adjusted`` (logit adjustment); the forms of the
+negative log-likelihood that ``torch.compile`` fuses best in ``xent._torch_compiled``.
 
 Classes are on the last axis: ``logits`` has shape ``(..., C)`` (PyTorch's own losses
 put them on axis 1). The numbers are those of ``torch.nn.functional``, options included.
@@ -34,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from xent import _checks, _docs, _torch_lean
+from xent import _checks, _docs, _torch_compiled, _torch_lean
 from xent._checks import torch as _torch_checks
 from xent._torch_adjusted import logit_adjusted_cross_entropy
 from xent._torch_linear import linear_cross_entropy
@@ -311,33 +312,11 @@ def _nll(
     log_probs: Tensor, target: Tensor, w: Tensor, ignore_index: int
 ) -> tuple[Tensor, Tensor]:
     """Per element, ``-w[y] * log_probs[y]`` and the weight ``w[y]`` (0 if ignored)."""
+    if torch.compiler.is_compiling():  # forms the compiler fuses into the softmax's
+        return _torch_compiled.nll(log_probs, target, w, ignore_index)
     keep = target != ignore_index  # (...)
-    safe = torch.where(
-        keep, target, 0
-    )  # any valid index where ignored; masked out below
-    if torch.compiler.is_compiling() and not w.requires_grad:
-        # The compiler lowers PyTorch's own nll_loss to a gather of one number per row
-        # and a backward pass it fuses into the softmax's; a masked sum would read the
-        # (..., C) log-probabilities once more (measured: 1.2x F.cross_entropy's time at
-        # 4096 x 4096, against 0.94x). Its weight takes no gradient, hence the guard.
-        num_classes = log_probs.shape[-1]
-        loss = F.nll_loss(
-            log_probs.reshape(-1, num_classes),
-            target.reshape(-1),
-            weight=w,
-            ignore_index=ignore_index,
-            reduction="none",
-        ).reshape(target.shape)
-        return loss, torch.where(keep, w[safe], 0)
-    if torch.compiler.is_compiling():
-        # A masked sum instead of a gather: its gradient is a mask the compiler fuses
-        # into the softmax's, where a gather's would scatter into an (..., C) array of
-        # zeros.
-        classes = torch.arange(log_probs.shape[-1], device=log_probs.device)
-        is_target = classes == safe.unsqueeze(-1)  # (..., C), never materialised
-        picked = torch.where(is_target, log_probs, 0).sum(-1)  # (...)
-    else:
-        picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
+    safe = torch.where(keep, target, 0)  # any valid index where ignored; masked below
+    picked = torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)  # (...)
     kept_weight = torch.where(keep, w[safe], 0)
     # torch.where, not a product with 0: autograd gives ignored rows a zero gradient.
     return torch.where(keep, -kept_weight * picked, 0), kept_weight
