@@ -1,29 +1,33 @@
 """Every backend against PyTorch's own losses, for every combination of options.
 
-PyTorch is the oracle (``torch.nn.functional``); each test runs once per backend. Random
-cases come from hypothesis: shapes (unbatched, empty, extra dimensions), dtypes,
-class-index and probability targets, weights, ignored targets (outside and inside [0,
-C)), reductions, label smoothing and logits up to 1e4 in size.
+PyTorch is the oracle (``torch.nn.functional``, through ``_backends``); each test runs
+once per backend (the ``backend`` fixture), a test of gradients once per backend with an
+autograd (``autograd_backend``). Random cases come from hypothesis (as many as the
+profile of ``conftest.py`` asks): shapes (unbatched, empty, extra dimensions), dtypes,
+class-index and probability targets, and the options of the shared grid: weights,
+ignored targets (outside and inside [0, C)), reductions, label smoothing, with logits up
+to 1e4 in size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _backends import NAMES, classes_first, classes_last, load, torch_oracle
+from _backends import (
+    NAMES,
+    classes_first,
+    load,
+    options_grid,
+    torch_loss_and_grad,
+    torch_oracle,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SETTINGS = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-
-
-@pytest.fixture(params=NAMES)
-def b(request):
-    return load(request.param)
+# The number of examples comes from the profile (conftest.py): 60, or 8 in test-fast.
+SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+# The options of every cross-entropy case (with ignore_index drawn per case).
+CE_OPTIONS = options_grid(label_smoothing=(0.0, 0.1, 0.5, 1.0))
 
 
 def tolerance(dtype, scale=1.0):
@@ -57,65 +61,46 @@ def ce_cases(draw):
         ignore_index = draw(st.sampled_from([-100, 0, num_classes - 1, 255]))
         target = rng.integers(0, num_classes, size=lead)
         target = np.where(rng.random(lead) < 0.3, ignore_index, target).astype(np.int64)
-    options = {
-        "weight": rng.uniform(0.1, 2.0, num_classes).astype(dtype)
-        if draw(st.booleans())
-        else None,
-        "ignore_index": ignore_index,
-        "reduction": draw(st.sampled_from(["none", "mean", "sum"])),
-        "label_smoothing": draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
-    }
+    options = {**draw(st.sampled_from(CE_OPTIONS)), "ignore_index": ignore_index}
+    if options["weight"]:
+        options["weight"] = rng.uniform(0.1, 2.0, num_classes).astype(dtype)
+    else:
+        options["weight"] = None
     return logits, target, probs, options, scale
 
 
-def torch_cross_entropy(logits, target, probs, options):
-    """F.cross_entropy's loss and gradient (of the sum), in our classes-last layout."""
-    torch, F = torch_oracle()
-    z = torch.tensor(classes_first(logits), requires_grad=True)
-    t = torch.tensor(classes_first(target) if probs else target)
-    w = options["weight"]
-    loss = F.cross_entropy(
-        z, t, **{**options, "weight": None if w is None else torch.tensor(w)}
-    )
-    loss.sum().backward()
-    return loss.detach().numpy(), classes_last(z.grad.numpy())
-
-
 @given(case=ce_cases())
 @SETTINGS
-def test_cross_entropy_matches_torch(b, case):
+def test_cross_entropy_matches_torch(backend, case):
     logits, target, probs, options, scale = case
-    want, want_grad = torch_cross_entropy(logits, target, probs, options)
-
-    def f(z):
-        w = options["weight"]
-        return b.mod.cross_entropy(
-            z, b.arr(target), **{**options, "weight": None if w is None else b.arr(w)}
-        )
-
-    got = f(b.arr(logits))
-    assert b.dtype_name(got) == logits.dtype.name
-    assert b.np(got).shape == want.shape
-    np.testing.assert_allclose(
-        b.np(got), want, equal_nan=True, **tolerance(logits.dtype, scale)
+    want, want_grad = torch_loss_and_grad(logits, target, **options)
+    got = backend.mod.cross_entropy(
+        backend.arr(logits),
+        backend.arr(target),
+        **{**options, "weight": backend.opt(options["weight"])},
     )
-
-    grad = b.grad(f, logits)
-    if grad is None:  # NumPy: the analytic gradient
-        w = options["weight"]
-        grad = [b.mod.cross_entropy_grad(logits, target, **{**options, "weight": w})]
+    assert backend.dtype_name(got) == logits.dtype.name
+    assert backend.np(got).shape == want.shape
     np.testing.assert_allclose(
-        grad[0], want_grad, equal_nan=True, **tolerance(logits.dtype)
+        backend.np(got), want, equal_nan=True, **tolerance(logits.dtype, scale)
+    )
+    grad = backend.cross_entropy_grad(logits, target, **options)
+    np.testing.assert_allclose(
+        grad, want_grad, equal_nan=True, **tolerance(logits.dtype)
     )
 
 
 @given(case=ce_cases())
 @SETTINGS
-def test_nll_loss_matches_torch(b, case):
+def test_nll_loss_matches_torch(backend, case):
     logits, target, probs, options, _ = case
     if probs:
         target = np.argmax(target, axis=-1)  # nll_loss takes class indices only
-    options = {k: v for k, v in options.items() if k != "label_smoothing"}
+    options = {
+        k: v
+        for k, v in options.items()
+        if k not in ("label_smoothing", "z_loss_scale", "softcap")
+    }
     torch, F = torch_oracle()
     log_probs = torch.log_softmax(torch.tensor(logits), dim=-1).numpy()
     w = options["weight"]
@@ -124,25 +109,29 @@ def test_nll_loss_matches_torch(b, case):
         torch.tensor(target),
         **{**options, "weight": None if w is None else torch.tensor(w)},
     ).numpy()
-    got = b.mod.nll_loss(
-        b.arr(log_probs),
-        b.arr(target),
-        **{**options, "weight": None if w is None else b.arr(w)},
+    got = backend.mod.nll_loss(
+        backend.arr(log_probs),
+        backend.arr(target),
+        **{**options, "weight": None if w is None else backend.arr(w)},
     )
-    assert b.dtype_name(got) == logits.dtype.name
+    assert backend.dtype_name(got) == logits.dtype.name
     np.testing.assert_allclose(
-        b.np(got), want, equal_nan=True, **tolerance(logits.dtype, 1e4)
+        backend.np(got), want, equal_nan=True, **tolerance(logits.dtype, 1e4)
     )
 
 
-def test_cross_entropy_is_nll_of_log_softmax(b):
+def test_cross_entropy_is_nll_of_log_softmax(backend):
     rng = np.random.default_rng(0)
     logits, target = rng.normal(size=(5, 4)), rng.integers(0, 4, size=5)
-    a = b.mod.cross_entropy(b.arr(logits), b.arr(target), reduction="none")
-    c = b.mod.nll_loss(
-        b.mod.log_softmax(b.arr(logits)), b.arr(target), reduction="none"
+    a = backend.mod.cross_entropy(
+        backend.arr(logits), backend.arr(target), reduction="none"
     )
-    np.testing.assert_allclose(b.np(a), b.np(c), rtol=1e-12)
+    c = backend.mod.nll_loss(
+        backend.mod.log_softmax(backend.arr(logits)),
+        backend.arr(target),
+        reduction="none",
+    )
+    np.testing.assert_allclose(backend.np(a), backend.np(c), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -172,13 +161,9 @@ def binary_cases(draw):
     return logits, target, weight, pos_weight, reduction, scale
 
 
-def _opt(b, x):
-    return None if x is None else b.arr(x)
-
-
 @given(case=binary_cases())
 @SETTINGS
-def test_binary_cross_entropy_with_logits_matches_torch(b, case):
+def test_binary_cross_entropy_with_logits_matches_torch(backend, case):
     logits, target, weight, pos_weight, reduction, scale = case
     torch, F = torch_oracle()
     z = torch.tensor(logits, requires_grad=True)
@@ -192,30 +177,30 @@ def test_binary_cross_entropy_with_logits_matches_torch(b, case):
     want.sum().backward()
 
     def f(x):
-        return b.mod.binary_cross_entropy_with_logits(
+        return backend.mod.binary_cross_entropy_with_logits(
             x,
-            b.arr(target),
-            weight=_opt(b, weight),
-            pos_weight=_opt(b, pos_weight),
+            backend.arr(target),
+            weight=backend.opt(weight),
+            pos_weight=backend.opt(pos_weight),
             reduction=reduction,
         )
 
-    got = f(b.arr(logits))
-    assert b.dtype_name(got) == logits.dtype.name
+    got = f(backend.arr(logits))
+    assert backend.dtype_name(got) == logits.dtype.name
     np.testing.assert_allclose(
-        b.np(got),
+        backend.np(got),
         want.detach().numpy(),
         equal_nan=True,
         **tolerance(logits.dtype, scale),
     )
-    grad = b.grad(f, logits)
-    if grad is not None:
-        np.testing.assert_allclose(grad[0], z.grad.numpy(), **tolerance(logits.dtype))
+    if backend.autograd:
+        (grad,) = backend.grad(f, logits)
+        np.testing.assert_allclose(grad, z.grad.numpy(), **tolerance(logits.dtype))
 
 
 @given(case=binary_cases(), extremes=st.booleans())
 @SETTINGS
-def test_binary_cross_entropy_matches_torch(b, case, extremes):
+def test_binary_cross_entropy_matches_torch(backend, case, extremes):
     logits, target, weight, _, reduction, _ = case
     torch, F = torch_oracle()
     probs = torch.sigmoid(torch.tensor(logits)).numpy()
@@ -237,20 +222,20 @@ def test_binary_cross_entropy_matches_torch(b, case, extremes):
     want.sum().backward()
 
     def f(q, t):
-        return b.mod.binary_cross_entropy(
-            q, t, weight=_opt(b, weight), reduction=reduction
+        return backend.mod.binary_cross_entropy(
+            q, t, weight=backend.opt(weight), reduction=reduction
         )
 
-    got = f(b.arr(probs), b.arr(target))
-    assert b.dtype_name(got) == probs.dtype.name
+    got = f(backend.arr(probs), backend.arr(target))
+    assert backend.dtype_name(got) == probs.dtype.name
     assert probs.size == 0 or np.all(
-        np.isfinite(b.np(got))
+        np.isfinite(backend.np(got))
     )  # empty mean: nan, as torch
     np.testing.assert_allclose(
-        b.np(got), want.detach().numpy(), **tolerance(probs.dtype, 100)
+        backend.np(got), want.detach().numpy(), **tolerance(probs.dtype, 100)
     )
-    grads = b.grad(f, probs, target)
-    if grads is not None:
+    if backend.autograd:
+        grads = backend.grad(f, probs, target)
         np.testing.assert_allclose(
             grads[0], p.grad.numpy(), **tolerance(probs.dtype, 1e12)
         )
@@ -285,7 +270,7 @@ def torchvision_focal(logits, target, alpha, gamma, reduction):
     gamma=st.sampled_from([0.0, 1.0, 2.0, 5.0]),
 )
 @SETTINGS
-def test_sigmoid_focal_loss_matches_torchvision(b, case, alpha, gamma):
+def test_sigmoid_focal_loss_matches_torchvision(backend, case, alpha, gamma):
     logits, target, _, _, reduction, scale = case
     logits = np.clip(
         logits, -30, 30
@@ -293,32 +278,34 @@ def test_sigmoid_focal_loss_matches_torchvision(b, case, alpha, gamma):
     want, want_grad = torchvision_focal(logits, target, alpha, gamma, reduction)
 
     def f(z):
-        return b.mod.sigmoid_focal_loss(
-            z, b.arr(target), alpha=alpha, gamma=gamma, reduction=reduction
+        return backend.mod.sigmoid_focal_loss(
+            z, backend.arr(target), alpha=alpha, gamma=gamma, reduction=reduction
         )
 
-    got = f(b.arr(logits))
-    assert b.dtype_name(got) == logits.dtype.name
-    np.testing.assert_allclose(b.np(got), want, **tolerance(logits.dtype, 30))
-    grad = b.grad(f, logits)
-    if grad is not None:
-        np.testing.assert_allclose(grad[0], want_grad, **tolerance(logits.dtype, 30))
+    got = f(backend.arr(logits))
+    assert backend.dtype_name(got) == logits.dtype.name
+    np.testing.assert_allclose(backend.np(got), want, **tolerance(logits.dtype, 30))
+    if backend.autograd:
+        (grad,) = backend.grad(f, logits)
+        np.testing.assert_allclose(grad, want_grad, **tolerance(logits.dtype, 30))
 
 
-def test_focal_loss_default_reduction_is_none(b):
+def test_focal_loss_default_reduction_is_none(backend):
     z = np.array([[0.5, -1.0], [2.0, 0.0]])
-    out = b.np(b.mod.sigmoid_focal_loss(b.arr(z), b.arr(np.ones_like(z))))
+    out = backend.np(
+        backend.mod.sigmoid_focal_loss(backend.arr(z), backend.arr(np.ones_like(z)))
+    )
     assert out.shape == z.shape
 
 
-def test_focal_loss_with_gamma_zero_is_weighted_bce(b):
+def test_focal_loss_with_gamma_zero_is_weighted_bce(backend):
     rng = np.random.default_rng(3)
     z, y = rng.normal(size=(6, 3)), (rng.random((6, 3)) < 0.5).astype(float)
-    focal = b.mod.sigmoid_focal_loss(
-        b.arr(z), b.arr(y), alpha=-1, gamma=0, reduction="mean"
+    focal = backend.mod.sigmoid_focal_loss(
+        backend.arr(z), backend.arr(y), alpha=-1, gamma=0, reduction="mean"
     )
-    bce = b.mod.binary_cross_entropy_with_logits(b.arr(z), b.arr(y))
-    np.testing.assert_allclose(b.np(focal), b.np(bce), rtol=1e-12)
+    bce = backend.mod.binary_cross_entropy_with_logits(backend.arr(z), backend.arr(y))
+    np.testing.assert_allclose(backend.np(focal), backend.np(bce), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -334,42 +321,45 @@ def test_focal_loss_with_gamma_zero_is_weighted_bce(b):
     data=st.data(),
 )
 @SETTINGS
-def test_softmax_family_matches_torch(b, shape, scale, seed, dtype, data):
+def test_softmax_family_matches_torch(backend, shape, scale, seed, dtype, data):
     torch, _ = torch_oracle()
     x = (np.random.default_rng(seed).normal(size=shape) * scale).astype(dtype)
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     keepdims = data.draw(st.booleans())
     tx = torch.tensor(x)
     tol = tolerance(dtype, scale)
-    got = b.mod.logsumexp(b.arr(x), axis=axis, keepdims=keepdims)
-    assert b.dtype_name(got) == x.dtype.name
+    got = backend.mod.logsumexp(backend.arr(x), axis=axis, keepdims=keepdims)
+    assert backend.dtype_name(got) == x.dtype.name
     np.testing.assert_allclose(
-        b.np(got), torch.logsumexp(tx, dim=axis, keepdim=keepdims).numpy(), **tol
+        backend.np(got), torch.logsumexp(tx, dim=axis, keepdim=keepdims).numpy(), **tol
     )
     np.testing.assert_allclose(
-        b.np(b.mod.log_softmax(b.arr(x), axis=axis)),
+        backend.np(backend.mod.log_softmax(backend.arr(x), axis=axis)),
         torch.log_softmax(tx, dim=axis).numpy(),
         **tol,
     )
     np.testing.assert_allclose(
-        b.np(b.mod.softmax(b.arr(x), axis=axis)),
+        backend.np(backend.mod.softmax(backend.arr(x), axis=axis)),
         torch.softmax(tx, dim=axis).numpy(),
         **tol,
     )
 
 
-def test_logsumexp_of_all_minus_infinity_is_minus_infinity(b):
+def test_logsumexp_of_all_minus_infinity_is_minus_infinity(backend):
     x = np.array([[-np.inf, -np.inf], [0.0, -np.inf]])
-    np.testing.assert_array_equal(b.np(b.mod.logsumexp(b.arr(x))), [-np.inf, 0.0])
+    np.testing.assert_array_equal(
+        backend.np(backend.mod.logsumexp(backend.arr(x))), [-np.inf, 0.0]
+    )
 
 
-def test_logsumexp_gradient_is_softmax(b):
+def test_logsumexp_gradient_is_softmax(autograd_backend):
     x = np.random.default_rng(1).normal(size=(3, 4)) * 50
-    grad = b.grad(b.mod.logsumexp, x)
-    if grad is None:
-        pytest.skip("NumPy has no autograd; the analytic gradient is tested separately")
+    (grad,) = autograd_backend.grad(autograd_backend.mod.logsumexp, x)
     np.testing.assert_allclose(
-        grad[0], b.np(b.mod.softmax(b.arr(x))), rtol=1e-12, atol=1e-15
+        grad,
+        autograd_backend.np(autograd_backend.mod.softmax(autograd_backend.arr(x))),
+        rtol=1e-12,
+        atol=1e-15,
     )
 
 
@@ -379,7 +369,7 @@ def test_logsumexp_gradient_is_softmax(b):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_huge_logits_stay_finite(b, dtype):
+def test_huge_logits_stay_finite(backend, dtype):
     logits = np.array(
         [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, 1e4]], dtype=dtype
     )
@@ -388,35 +378,52 @@ def test_huge_logits_stay_finite(b, dtype):
     want = F.cross_entropy(
         torch.tensor(logits), torch.tensor(target), reduction="none"
     ).numpy()
-    got = b.np(b.mod.cross_entropy(b.arr(logits), b.arr(target), reduction="none"))
+    got = backend.np(
+        backend.mod.cross_entropy(
+            backend.arr(logits), backend.arr(target), reduction="none"
+        )
+    )
     np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(got, [2e4, np.log(3), np.log(3)], rtol=1e-6)
     z = np.array([1e4, -1e4], dtype=dtype)
-    bce = b.np(
-        b.mod.binary_cross_entropy_with_logits(
-            b.arr(z), b.arr(np.array([0.0, 1.0], dtype))
+    bce = backend.np(
+        backend.mod.binary_cross_entropy_with_logits(
+            backend.arr(z), backend.arr(np.array([0.0, 1.0], dtype))
         )
     )
     np.testing.assert_allclose(bce, 1e4, rtol=1e-6)
 
 
-def test_probabilities_exactly_zero_and_one(b):
+def test_probabilities_exactly_zero_and_one(backend):
     p = np.array([0.0, 1.0, 0.0, 1.0])
     y = np.array([1.0, 0.0, 0.0, 1.0])
-    got = b.np(b.mod.binary_cross_entropy(b.arr(p), b.arr(y), reduction="none"))
+    got = backend.np(
+        backend.mod.binary_cross_entropy(
+            backend.arr(p), backend.arr(y), reduction="none"
+        )
+    )
     np.testing.assert_array_equal(got, [100.0, 100.0, 0.0, 0.0])  # PyTorch's -100 clamp
 
 
-def test_single_class_costs_nothing(b):
+def test_single_class_costs_nothing(backend):
     logits = np.array([[3.0], [-7.0]])
     target = np.array([0, 0])
-    assert float(b.np(b.mod.cross_entropy(b.arr(logits), b.arr(target)))) == 0.0
-    smoothed = b.mod.cross_entropy(b.arr(logits), b.arr(target), label_smoothing=0.3)
-    assert float(b.np(smoothed)) == 0.0
+    assert (
+        float(
+            backend.np(
+                backend.mod.cross_entropy(backend.arr(logits), backend.arr(target))
+            )
+        )
+        == 0.0
+    )
+    smoothed = backend.mod.cross_entropy(
+        backend.arr(logits), backend.arr(target), label_smoothing=0.3
+    )
+    assert float(backend.np(smoothed)) == 0.0
 
 
 @pytest.mark.parametrize("probs", [False, True])
-def test_empty_batch_as_torch(b, probs):
+def test_empty_batch_as_torch(backend, probs):
     torch, F = torch_oracle()
     logits = np.zeros((0, 3))
     target = np.zeros((0, 3)) if probs else np.zeros((0,), dtype=np.int64)
@@ -424,48 +431,52 @@ def test_empty_batch_as_torch(b, probs):
         want = F.cross_entropy(
             torch.tensor(logits), torch.tensor(target), reduction=reduction
         )
-        got = b.mod.cross_entropy(b.arr(logits), b.arr(target), reduction=reduction)
+        got = backend.mod.cross_entropy(
+            backend.arr(logits), backend.arr(target), reduction=reduction
+        )
         np.testing.assert_array_equal(
-            b.np(got), want.numpy()
+            backend.np(got), want.numpy()
         )  # mean: nan, sum: 0, none: []
 
 
-def test_all_ignored_gives_nan_loss_and_zero_gradient(b):
+def test_all_ignored_gives_nan_loss_and_zero_gradient(backend):
     logits = np.random.default_rng(0).normal(size=(3, 4))
     target = np.full(3, -100)
     torch, F = torch_oracle()
     z = torch.tensor(logits, requires_grad=True)
     F.cross_entropy(z, torch.tensor(target), label_smoothing=0.2).backward()
-    loss = b.mod.cross_entropy(b.arr(logits), b.arr(target), label_smoothing=0.2)
-    assert np.isnan(b.np(loss))
-    grad = b.grad(
-        lambda x: b.mod.cross_entropy(x, b.arr(target), label_smoothing=0.2), logits
+    loss = backend.mod.cross_entropy(
+        backend.arr(logits), backend.arr(target), label_smoothing=0.2
     )
-    if grad is None:
-        grad = [b.mod.cross_entropy_grad(logits, target, label_smoothing=0.2)]
-    np.testing.assert_array_equal(grad[0], z.grad.numpy())
-    np.testing.assert_array_equal(grad[0], 0.0)
+    assert np.isnan(backend.np(loss))
+    grad = backend.cross_entropy_grad(logits, target, label_smoothing=0.2)
+    np.testing.assert_array_equal(grad, z.grad.numpy())
+    np.testing.assert_array_equal(grad, 0.0)
 
 
-def test_half_precision_keeps_its_dtype(b):
-    if b.name == "tensorflow":
+def test_half_precision_keeps_its_dtype(backend):
+    if backend.name == "tensorflow":
         import tensorflow as tf
 
         x = tf.constant(np.array([[1.0, 2.0, 3.0]]), dtype=tf.float16)
     else:
-        x = b.arr(np.array([[1.0, 2.0, 3.0]], dtype=np.float16))
-    out = b.mod.cross_entropy(x, b.arr(np.array([2])))
-    assert b.dtype_name(out) == "float16"
-    np.testing.assert_allclose(float(b.np(out)), 0.40760596, rtol=1e-3)
+        x = backend.arr(np.array([[1.0, 2.0, 3.0]], dtype=np.float16))
+    out = backend.mod.cross_entropy(x, backend.arr(np.array([2])))
+    assert backend.dtype_name(out) == "float16"
+    np.testing.assert_allclose(float(backend.np(out)), 0.40760596, rtol=1e-3)
 
 
-def test_targets_as_other_integer_dtypes(b):
+def test_targets_as_other_integer_dtypes(backend):
     logits = np.random.default_rng(0).normal(size=(4, 3))
-    want = b.np(b.mod.cross_entropy(b.arr(logits), b.arr(np.array([0, 2, 1, 2]))))
+    want = backend.np(
+        backend.mod.cross_entropy(
+            backend.arr(logits), backend.arr(np.array([0, 2, 1, 2]))
+        )
+    )
     for dtype in (np.int32, np.uint8):
-        got = b.np(
-            b.mod.cross_entropy(
-                b.arr(logits), b.arr(np.array([0, 2, 1, 2], dtype=dtype))
+        got = backend.np(
+            backend.mod.cross_entropy(
+                backend.arr(logits), backend.arr(np.array([0, 2, 1, 2], dtype=dtype))
             )
         )
         np.testing.assert_allclose(got, want, rtol=1e-12)
@@ -499,7 +510,7 @@ def numeric_grad(f, x, h=1e-6):
     ],
 )
 @pytest.mark.parametrize("probs", [False, True])
-def test_cross_entropy_gradient_matches_finite_differences(b, options, probs):
+def test_cross_entropy_gradient_matches_finite_differences(backend, options, probs):
     rng = np.random.default_rng(7)
     logits = rng.normal(size=(3, 2, 4))
     if probs:
@@ -509,31 +520,35 @@ def test_cross_entropy_gradient_matches_finite_differences(b, options, probs):
         target = rng.integers(0, 4, size=(3, 2))
 
     def f(z):
-        return b.np(b.mod.cross_entropy(b.arr(z), b.arr(target), **options))
+        return backend.np(
+            backend.mod.cross_entropy(backend.arr(z), backend.arr(target), **options)
+        )
 
     want = numeric_grad(f, logits)
-    grad = b.grad(lambda z: b.mod.cross_entropy(z, b.arr(target), **options), logits)
-    if grad is None:
-        grad = [b.mod.cross_entropy_grad(logits, target, **options)]
-    np.testing.assert_allclose(grad[0], want, rtol=1e-6, atol=1e-8)
+    grad = backend.cross_entropy_grad(logits, target, **options)
+    np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-8)
 
 
-def test_binary_gradients_match_finite_differences(b):
+def test_binary_gradients_match_finite_differences(autograd_backend):
     rng = np.random.default_rng(8)
     z, y = rng.normal(size=(4, 3)) * 3, rng.random((4, 3))
     pw, w = np.array([0.5, 2.0, 4.0]), rng.random((4, 3))
     z[0, 0] = 0.0
 
     def f(x):
-        return b.mod.binary_cross_entropy_with_logits(
-            x, b.arr(y), weight=b.arr(w), pos_weight=b.arr(pw)
+        return autograd_backend.mod.binary_cross_entropy_with_logits(
+            x,
+            autograd_backend.arr(y),
+            weight=autograd_backend.arr(w),
+            pos_weight=autograd_backend.arr(pw),
         )
 
-    grad = b.grad(f, z)
-    if grad is None:
-        pytest.skip("NumPy has no autograd")
+    (grad,) = autograd_backend.grad(f, z)
     np.testing.assert_allclose(
-        grad[0], numeric_grad(lambda x: b.np(f(b.arr(x))), z), rtol=1e-6, atol=1e-9
+        grad,
+        numeric_grad(lambda x: autograd_backend.np(f(autograd_backend.arr(x))), z),
+        rtol=1e-6,
+        atol=1e-9,
     )
 
 
@@ -544,12 +559,14 @@ def test_binary_gradients_match_finite_differences(b):
 
 @given(case=ce_cases())
 @SETTINGS
-def test_loss_is_never_negative(b, case):
+def test_loss_is_never_negative(backend, case):
     logits, target, probs, options, _ = case
     w = options["weight"]
-    loss = b.np(
-        b.mod.cross_entropy(
-            b.arr(logits), b.arr(target), **{**options, "weight": _opt(b, w)}
+    loss = backend.np(
+        backend.mod.cross_entropy(
+            backend.arr(logits),
+            backend.arr(target),
+            **{**options, "weight": backend.opt(w)},
         )
     )
     assert np.all((loss >= 0) | np.isnan(loss))
@@ -563,15 +580,15 @@ def test_loss_is_never_negative(b, case):
 )
 @SETTINGS
 def test_uniform_prediction_costs_log_num_classes(
-    b, num_classes, batch, constant, label_smoothing
+    backend, num_classes, batch, constant, label_smoothing
 ):
     logits = np.full((batch, num_classes), constant)
     target = np.arange(batch) % num_classes
-    loss = b.mod.cross_entropy(
-        b.arr(logits), b.arr(target), label_smoothing=label_smoothing
+    loss = backend.mod.cross_entropy(
+        backend.arr(logits), backend.arr(target), label_smoothing=label_smoothing
     )
     np.testing.assert_allclose(
-        float(b.np(loss)), np.log(num_classes), rtol=1e-12, atol=1e-12
+        float(backend.np(loss)), np.log(num_classes), rtol=1e-12, atol=1e-12
     )
 
 
@@ -581,9 +598,9 @@ def test_uniform_prediction_costs_log_num_classes(
     seed=st.integers(0, 2**32 - 1),
 )
 @SETTINGS
-def test_softmax_rows_sum_to_one(b, shape, scale, seed):
+def test_softmax_rows_sum_to_one(backend, shape, scale, seed):
     x = np.random.default_rng(seed).normal(size=shape) * scale
-    p = b.np(b.mod.softmax(b.arr(x)))
+    p = backend.np(backend.mod.softmax(backend.arr(x)))
     assert np.all(p >= 0)
     np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
 
@@ -595,17 +612,16 @@ def test_softmax_rows_sum_to_one(b, shape, scale, seed):
     seed=st.integers(0, 2**32 - 1),
 )
 @SETTINGS
-def test_gradient_is_softmax_minus_onehot(b, batch, num_classes, scale, seed):
+def test_gradient_is_softmax_minus_onehot(backend, batch, num_classes, scale, seed):
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(batch, num_classes)) * scale
     target = rng.integers(0, num_classes, size=batch)
     expected = (
-        b.np(b.mod.softmax(b.arr(logits))) - np.eye(num_classes)[target]
+        backend.np(backend.mod.softmax(backend.arr(logits)))
+        - np.eye(num_classes)[target]
     ) / batch
-    grad = b.grad(lambda z: b.mod.cross_entropy(z, b.arr(target)), logits)
-    if grad is None:
-        grad = [b.mod.cross_entropy_grad(logits, target)]
-    np.testing.assert_allclose(grad[0], expected, rtol=1e-10, atol=1e-14)
+    grad = backend.cross_entropy_grad(logits, target)
+    np.testing.assert_allclose(grad, expected, rtol=1e-10, atol=1e-14)
 
 
 # --------------------------------------------------------------------------------------

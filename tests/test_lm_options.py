@@ -2,18 +2,18 @@
 
 ``z_loss_scale`` adds ``scale * (log Z)**2`` per counted row (PaLM's auxiliary loss) and
 ``softcap`` replaces the logits ``z`` by ``softcap * tanh(z / softcap)`` (Gemma 2). The
-oracle is the explicit formula composed from ``torch.nn.functional`` ops, with autograd
-for the gradients; ``xent.torch`` (eager memory-lean path, its chunked and
-twice-differentiable variants, the fused linear path, and ``torch.compile``),
-``xent.numpy`` and ``xent.tensorflow`` are held to it.
+oracle is the explicit formula composed from ``torch.nn.functional`` ops
+(``_backends.torch_cross_entropy``), with autograd for the gradients; ``xent.torch``
+(eager memory-lean path, its chunked and twice-differentiable variants, the fused linear
+path, and ``torch.compile``), ``xent.numpy`` and ``xent.tensorflow`` are held to it,
+over the shared grid of options.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
+from _backends import options_grid, options_id, torch_cross_entropy
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -22,42 +22,9 @@ from xent import torch as xt  # noqa: E402
 SCALE = 0.3
 
 
-def reference(
-    z,
-    y,
-    *,
-    weight=None,
-    ignore_index=-100,
-    reduction="mean",
-    eps=0.0,
-    z_loss_scale=0.0,
-    softcap=None,
-):
-    """Loss and z-loss from F.cross_entropy, torch.tanh and torch.logsumexp."""
-    if softcap is not None:
-        z = softcap * torch.tanh(z / softcap)
-    main = F.cross_entropy(
-        z.reshape(-1, z.shape[-1]),
-        y.reshape(-1, z.shape[-1]) if y.is_floating_point() else y.reshape(-1),
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction="none",
-        label_smoothing=eps,
-    ).reshape(z.shape[:-1])
-    z_term = z_loss_scale * torch.logsumexp(z, dim=-1) ** 2
-    if y.is_floating_point():
-        denominator = main.numel()
-    else:
-        keep = y != ignore_index
-        z_term = torch.where(keep, z_term, 0)
-        safe = torch.where(keep, y, 0)
-        denominator = keep.sum() if weight is None else (weight[safe] * keep).sum()
-    total = main + z_term
-    if reduction == "none":
-        return total, z_term
-    if reduction == "sum":
-        return total.sum(), z_term.sum()
-    return total.sum() / denominator, z_term.sum() / denominator
+def reference(z, y, **options):
+    """The loss and the z-loss of the functional formula (``_backends``)."""
+    return torch_cross_entropy(z, y, **options, return_z_loss=True)
 
 
 def _inputs(seed, shape=(3, 4, 7), probs=False):
@@ -83,38 +50,23 @@ def _check(got, want, z, rtol=1e-10, atol=1e-10):
     torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
 
 
-GRID = list(
-    itertools.product(
-        ["none", "mean", "sum"], [False, True], [0.0, 0.2], [None, 2.0], [0.0, SCALE]
-    )
+GRID = options_grid(
+    label_smoothing=(0.0, 0.2), z_loss_scale=(0.0, SCALE), softcap=(None, 2.0)
 )
 
 
-@pytest.mark.parametrize("reduction,weighted,eps,softcap,scale", GRID)
-def test_cross_entropy_options_match_the_functional_formula(
-    reduction, weighted, eps, softcap, scale
-):
+@pytest.mark.parametrize("options", GRID, ids=map(options_id, GRID))
+def test_cross_entropy_options_match_the_functional_formula(options):
     for probs in (False, True):
-        z, y, w = _inputs(len(reduction) + int(weighted), probs=probs)
-        w = w if weighted else None
-        opts = dict(weight=w, reduction=reduction, label_smoothing=eps)
+        seed = len(options["reduction"]) + int(options["weight"])
+        z, y, w = _inputs(seed, probs=probs)
+        opts = {**options, "weight": w if options["weight"] else None}
         z.requires_grad_()
-        got = xt.cross_entropy(
-            z, y, **opts, z_loss_scale=scale, softcap=softcap, return_z_loss=True
-        )
-        want = reference(
-            z,
-            y,
-            weight=w,
-            reduction=reduction,
-            eps=eps,
-            z_loss_scale=scale,
-            softcap=softcap,
-        )
-        _check(got, want, z)
+        got = xt.cross_entropy(z, y, **opts, return_z_loss=True)
+        _check(got, reference(z, y, **opts), z)
         # Without return_z_loss: the same loss alone.
-        alone = xt.cross_entropy(z, y, **opts, z_loss_scale=scale, softcap=softcap)
-        torch.testing.assert_close(alone, want[0], rtol=1e-10, atol=1e-10)
+        alone = xt.cross_entropy(z, y, **opts)
+        torch.testing.assert_close(alone, got[0], rtol=1e-10, atol=1e-10)
 
 
 def test_the_options_change_the_loss():
@@ -139,13 +91,9 @@ def test_chunked_and_twice_differentiable_paths():
     z.requires_grad_()
     v = torch.randn_like(z)
     hvp = []
-    for fn in (xt.cross_entropy, lambda *a, **k: reference(*a, **k)[0]):
-        kwargs = (
-            dict(weight=w, eps=0.1)
-            if fn is not xt.cross_entropy
-            else dict(weight=w, label_smoothing=0.1)
-        )
-        loss = fn(z, y, z_loss_scale=SCALE, softcap=3.0, **kwargs)
+    for fn in (xt.cross_entropy, torch_cross_entropy):
+        options = dict(weight=w, label_smoothing=0.1, z_loss_scale=SCALE, softcap=3.0)
+        loss = fn(z, y, **options)
         (grad,) = torch.autograd.grad(loss, z, create_graph=True)
         hvp.append(torch.autograd.grad((grad * v).sum(), z)[0])
     torch.testing.assert_close(hvp[0], hvp[1], rtol=1e-10, atol=1e-10)
@@ -181,7 +129,7 @@ def test_linear_cross_entropy_options_match_the_functional_formula(
         F.linear(hidden, weight, bias),
         target,
         reduction=reduction,
-        eps=eps,
+        label_smoothing=eps,
         z_loss_scale=scale,
         softcap=softcap,
     )
@@ -217,13 +165,9 @@ def test_options_under_fullgraph_compile_return_the_z_loss_too():
     want_h = reference(F.linear(hidden, weight), y, z_loss_scale=SCALE, softcap=2.0)
     torch.testing.assert_close(got.detach(), torch.stack([*want_z, *want_h]))
     leaves2 = [x.clone().requires_grad_() for x in (z, hidden, weight)]
-    want = reference(leaves2[0], y, weight=w, z_loss_scale=SCALE, softcap=2.0)[0]
-    want = (
-        want
-        + reference(
-            F.linear(leaves2[1], leaves2[2]), y, z_loss_scale=SCALE, softcap=2.0
-        )[0]
-    )
+    options = dict(z_loss_scale=SCALE, softcap=2.0)
+    want = torch_cross_entropy(leaves2[0], y, weight=w, **options)
+    want = want + torch_cross_entropy(F.linear(leaves2[1], leaves2[2]), y, **options)
     for a, b in zip(got_grads, torch.autograd.grad(want, leaves2), strict=True):
         torch.testing.assert_close(a, b)
     torch._dynamo.reset()
@@ -294,7 +238,7 @@ def test_numpy_backend_matches_the_functional_formula(probs, reduction):
             y,
             weight=w,
             reduction=reduction,
-            eps=eps,
+            label_smoothing=eps,
             z_loss_scale=scale,
             softcap=softcap,
         )
@@ -319,7 +263,7 @@ def test_tensorflow_backend_matches_the_functional_formula(probs):
             y,
             weight=w,
             reduction=reduction,
-            eps=eps,
+            label_smoothing=eps,
             z_loss_scale=scale,
             softcap=softcap,
         )
