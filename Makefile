@@ -11,7 +11,7 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT := true
 export PYTHONHASHSEED := 0
 
-.PHONY: book test lint bench clean
+.PHONY: book test test-fast lint bench clean
 
 $(STAMP): pyproject.toml requirements/ci.txt requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ $(AXE): | $(STAMP)
 test: $(STAMP) $(AXE)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest
+
+# The unit tests in about a minute: no notebooks, book, browser, extra processes or
+# benchmark runs, each parametrised test on each value of its parameters once, fewer
+# hypothesis examples (tests/conftest.py says how), on TEST_WORKERS processes
+# (pytest-xdist). `make test` runs everything.
+TEST_WORKERS ?= 2
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --hypothesis-profile=fast \
+		-m "not slow and not browser and not heavy"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -4,9 +4,10 @@
 host (``.item()``, ``bool(tensor)``, ``if tensor.any():``) is one: a function that
 compiles this way never waits for the device. The grid of functions and options is
 compiled with the ``aot_eager`` backend, which traces the forward and backward graphs as
-inductor would but skips its code generation (seconds instead of minutes on two cores);
-one test compiles every function once with inductor and compares values and gradients
-with eager code. The oracle is eager ``xent.torch``, itself held to
+inductor would but skips its code generation (seconds instead of minutes on two cores):
+``make test-fast`` compiles the first case of each function, ``make test`` every case.
+One test (``heavy``) compiles every function once with inductor and compares values and
+gradients with eager code. The oracle is eager ``xent.torch``, itself held to
 ``torch.nn.functional`` by the other test files.
 """
 
@@ -174,7 +175,20 @@ def _label(case):
     return f"{name}-{'+'.join(grads)}-{options}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_label(c) for c in CASES])
+def _first_of_each_function(cases):
+    """The cases as ``pytest.param``: the first case of each function as it is, the
+    others ``heavy`` (``make test-fast`` compiles each function once, ``make test``
+    every case)."""
+    seen = set()
+    params = []
+    for case in cases:
+        marks = [pytest.mark.heavy] if case[0] in seen else []
+        seen.add(case[0])
+        params.append(pytest.param(case, id=_label(case), marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", _first_of_each_function(CASES))
 def test_fullgraph_compile_matches_eager(case):
     name, names, grads, options = case
     fn = getattr(xt, name)
@@ -187,6 +201,7 @@ def test_fullgraph_compile_matches_eager(case):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.heavy  # inductor generates C++ code and builds it with the compiler
 def test_every_function_compiles_with_inductor_to_eager_values_and_gradients():
     """One inductor compilation of all nine losses and helpers at once (one graph)."""
     data = {k: v.float() if v.is_floating_point() else v for k, v in _data(1).items()}

@@ -1,5 +1,9 @@
 """Repository hygiene: cheap imports, lint, stripped notebooks, one list of
-dependencies."""
+dependencies.
+
+The tools these tests run (ruff, nbstripout) are test dependencies: a missing one fails
+the test and says how to install it, it never skips.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,21 @@ from pathlib import Path
 
 import pytest
 import tomllib
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def tool(name: str) -> Path:
+    """The executable ``name`` beside this Python, or a failure saying how to get it."""
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        pytest.fail(
+            f"{name} is missing from {path.parent}: it is a test dependency; install "
+            f"the test extra (`pip install -e '.[test]'`, or `make test` does it)",
+            pytrace=False,
+        )
+    return path
 
 
 def run_python(code: str) -> str:
@@ -35,6 +52,7 @@ def test_import_xent_imports_no_framework():
     assert run_python(code) == "[]"
 
 
+@pytest.mark.heavy  # a fresh process imports PyTorch
 def test_torch_backend_imports_torch_only():
     pytest.importorskip("torch")
     code = (
@@ -44,6 +62,7 @@ def test_torch_backend_imports_torch_only():
     assert run_python(code) == "True False"
 
 
+@pytest.mark.heavy  # a fresh process imports TensorFlow (about 10 s)
 def test_tensorflow_backend_imports_tensorflow_only():
     pytest.importorskip("tensorflow")
     code = (
@@ -60,9 +79,7 @@ def test_backends_are_reachable_as_attributes():
 
 
 def test_ruff_lint_and_format_are_clean():
-    ruff = Path(sys.executable).with_name("ruff")
-    if not ruff.exists():
-        pytest.skip("ruff is not installed in this environment")
+    ruff = tool("ruff")
     lint = subprocess.run(
         [ruff, "check", "."], capture_output=True, text=True, cwd=ROOT
     )
@@ -87,18 +104,17 @@ def tracked_notebooks() -> list[Path]:
 
 
 def test_notebooks_are_committed_without_outputs():
-    nbstripout = Path(sys.executable).with_name("nbstripout")
+    nbstripout = tool("nbstripout")
     notebooks = tracked_notebooks()
     assert notebooks, "no notebooks found"
-    if nbstripout.exists():
-        check = subprocess.run(
-            [nbstripout, "--verify", *notebooks],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
-    for path in notebooks:  # also without nbstripout: no outputs, no execution counts
+    check = subprocess.run(
+        [nbstripout, "--verify", *notebooks],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    for path in notebooks:  # and, read directly: no outputs, no execution counts
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "code":
                 assert not cell["outputs"] and cell["execution_count"] is None, (
@@ -115,7 +131,6 @@ def declared_requirements() -> set[str]:
 
 
 def test_environment_yml_lists_what_pyproject_declares():
-    yaml = pytest.importorskip("yaml")
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {r.replace(" ", "") for r in pip if not r.startswith("-")}
