@@ -47,14 +47,19 @@ of them shows only what the framework changes:
 2. ``_row_max``, ``logsumexp``, ``log_softmax``, ``softmax``;
 3. ``cross_entropy`` and its plain formula ``_cross_entropy_plain`` (in NumPy and
    PyTorch; TensorFlow's is fused), ``_nll``, ``nll_loss``, ``_softplus``,
-   ``binary_cross_entropy_with_logits``, the clamped BCE (``_clamped_bce`` in NumPy,
-   ``_ClampedBCE`` in PyTorch), ``binary_cross_entropy``, ``sigmoid_focal_loss``;
-4. what only one backend has (NumPy: ``entropy``, ``kl_divergence``,
-   ``cross_entropy_grad``; PyTorch: the large-output losses).
+   ``binary_cross_entropy_with_logits``, ``binary_cross_entropy`` (the clamp of its
+   gradient: ``_clamped_bce`` in NumPy, ``clamped_bce`` of ``xent._torch_lean`` and of
+   ``xent._tensorflow_fused``), ``sigmoid_focal_loss``;
+4. what only one backend has (NumPy: ``cross_entropy_grad``, and ``entropy`` and
+   ``kl_divergence`` re-exported from ``xent.information``; PyTorch: ``default_device``,
+   and ``linear_cross_entropy``, ``vocab_parallel_cross_entropy`` and the large-output
+   losses, re-exported from ``xent._torch_linear``, ``xent._torch_parallel``,
+   ``xent._torch_sampled`` and ``xent._torch_adjusted``).
 
 Checks that read values live in ``xent._checks.torch`` and ``xent._checks.tensorflow``
 (NumPy reads its values in place); the fast and memory-lean paths in
-``xent._numpy_blocked``, ``xent._torch_lean`` and ``xent._tensorflow_fused``.
+``xent._numpy_blocked``, ``xent._torch_lean`` and ``xent._tensorflow_fused``; the forms
+of ``_nll`` that ``torch.compile`` fuses in ``xent._torch_compiled``.
 """
 
 from __future__ import annotations
