@@ -26,7 +26,7 @@ book: $(STAMP)
 $(AXE): | $(STAMP)
 	npm install --prefix $(VENV)/node --no-audit --no-fund --no-save --loglevel=error \
 		axe-core@$(AXE_VERSION) >/dev/null \
-		|| echo "note: npm could not install axe-core; the accessibility tests will skip"
+		|| echo "note: npm could not install axe-core; the accessibility tests will fail"
 
 test: $(STAMP) $(AXE)
 	bash scripts/ensure-chromium.sh
@@ -42,7 +42,7 @@ test-fast: $(STAMP)
 		-m "not slow and not browser and not heavy"
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m xent.bench

@@ -434,8 +434,10 @@ PHONE_MATH = """() => {
 @pytest.fixture(scope="module")
 def axe_source() -> str:
     if not AXE_JS.is_file():
-        pytest.skip(
-            f"{AXE_JS} is missing: `make test` installs it (npm install axe-core)"
+        pytest.fail(
+            f"{AXE_JS} is missing: `make test` installs it (npm install axe-core); "
+            "`-m 'not browser'` leaves the browser tests out",
+            pytrace=False,
         )
     return AXE_JS.read_text(encoding="utf-8")
 

@@ -1,8 +1,8 @@
 """Repository hygiene: cheap imports, lint, stripped notebooks, one list of
 dependencies.
 
-The tools these tests run (ruff, nbstripout) are test dependencies: a missing one fails
-the test and says how to install it, it never skips.
+The tools these tests run (ruff, mypy, nbstripout) are test dependencies: a missing one
+fails the test and says how to install it, it never skips.
 """
 
 from __future__ import annotations
@@ -88,6 +88,30 @@ def test_ruff_lint_and_format_are_clean():
         [ruff, "format", "--check", "."], capture_output=True, text=True, cwd=ROOT
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.mark.heavy  # a cold mypy run over the package takes about 30 s
+def test_mypy_is_clean_on_the_package():
+    # The configuration, [tool.mypy] in pyproject.toml, names the files and the rules:
+    # every function annotated, frameworks without usable types typed as Any.
+    mypy = tool("mypy")
+    out = subprocess.run([mypy], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+# A module is one idea that reads top to bottom: about 400 lines at most. The largest,
+# xent/torch.py, is the shared API in the backends' common order (see xent/_docs.py).
+MAX_MODULE_LINES = 470
+
+
+def test_no_module_of_the_package_is_longer_than_one_idea():
+    lengths = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted((ROOT / "xent").rglob("*.py"))
+    }
+    assert len(lengths) > 40  # the whole package was found
+    too_long = {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES}
+    assert not too_long, too_long
 
 
 def tracked_notebooks() -> list[Path]:
