@@ -154,7 +154,10 @@ def torch_cross_entropy(
     1; the loss is the same). The language-model options are the formulas written out:
     ``softcap`` replaces ``z`` by ``softcap * tanh(z / softcap)`` before the loss, and
     ``z_loss_scale`` adds ``z_loss_scale * logsumexp(z)**2`` per counted row (not for an
-    ignored target), reduced as the loss is. Autograd runs through all of it.
+    ignored target), reduced as the loss is. Autograd runs through all of it, the class
+    weights included: PyTorch's ``nll_loss`` gives no gradient in ``weight``, so for
+    class indices and a ``weight`` that requires one, the loss is written out in
+    PyTorch ops (:func:`_written_out`, held to ``F.cross_entropy`` by the tests).
     """
     torch, F = torch_oracle()
     z = logits if softcap is None else softcap * torch.tanh(logits / softcap)
@@ -167,10 +170,14 @@ def torch_cross_entropy(
     }
     flat_z = z.reshape(-1, num_classes)
     flat_y = target.reshape(-1, num_classes) if probs else target.reshape(-1)
-    if not z_loss_scale and not return_z_loss:
+    written = weight is not None and weight.requires_grad and not probs
+    if not z_loss_scale and not return_z_loss and not written:
         loss = F.cross_entropy(flat_z, flat_y, reduction=reduction, **options)
         return loss.reshape(z.shape[:-1]) if reduction == "none" else loss
-    main = F.cross_entropy(flat_z, flat_y, reduction="none", **options)
+    if written:
+        main = _written_out(flat_z, flat_y, weight, ignore_index, label_smoothing)
+    else:
+        main = F.cross_entropy(flat_z, flat_y, reduction="none", **options)
     main = main.reshape(z.shape[:-1])
     z_term = z_loss_scale * torch.logsumexp(z, dim=-1) ** 2
     if probs:
@@ -186,6 +193,21 @@ def torch_cross_entropy(
     elif reduction == "mean":
         total, z_term = total.sum() / denominator, z_term.sum() / denominator
     return (total, z_term.detach()) if return_z_loss else total
+
+
+def _written_out(
+    z: Tensor, target: Tensor, weight: Tensor, ignore_index: int, eps: float
+) -> Tensor:
+    """Each row's ``F.cross_entropy(z, target, weight=weight, reduction="none")`` for
+    class indices, in PyTorch ops that differentiate in ``weight`` too."""
+    torch, _ = torch_oracle()
+    log_q = torch.log_softmax(z, dim=-1)
+    keep = target != ignore_index
+    safe = torch.where(keep, target, 0)
+    w_t = torch.where(keep, weight[safe], 0)
+    nll = -w_t * log_q.gather(-1, safe[..., None])[..., 0]
+    smooth = -(log_q * weight).sum(-1)
+    return torch.where(keep, (1 - eps) * nll + eps / z.shape[-1] * smooth, 0)
 
 
 def torch_loss_and_grad(

@@ -2,28 +2,23 @@
 memory.
 
 Blocks and chunks are made tiny here so that every batch spans many of them, with block
-boundaries inside the batch; the results must equal the plain formula (NumPy) and
-``F.cross_entropy`` (PyTorch) for every option. Memory is checked by what is allocated
+boundaries inside the batch; the results must equal ``F.cross_entropy`` (the oracle of
+``_backends.py``) for every option of its grid. Memory is checked by what is allocated
 (tracemalloc) and by what autograd saves for the backward pass, never by timing.
 """
 
 from __future__ import annotations
 
-import itertools
 import tracemalloc
 
 import numpy as np
 import pytest
+from _backends import options_grid, options_id, torch_cross_entropy, torch_loss_and_grad
 
 from xent import _numpy_blocked as blocked
 from xent import numpy as xn
 
-OPTIONS = [
-    {"weight": w, "reduction": r, "label_smoothing": s, "ignore_index": i}
-    for w, r, s, i in itertools.product(
-        [False, True], ["none", "mean", "sum"], [0.0, 0.3], [-100, 2]
-    )
-]
+OPTIONS = options_grid(ignore_index=(-100, 2))
 
 
 def _case(rng, lead, num_classes, dtype, probs, options):
@@ -40,37 +35,7 @@ def _case(rng, lead, num_classes, dtype, probs, options):
     return logits, target, {**options, "weight": weight}
 
 
-def _plain_cross_entropy(
-    logits, target, probs, weight, ignore_index, reduction, label_smoothing
-):
-    """The formula in one piece, in float64, on the whole batch at once."""
-    z = logits.astype(np.float64)
-    num_classes = z.shape[-1]
-    w = np.ones(num_classes) if weight is None else weight.astype(np.float64)
-    log_probs = xn.log_softmax(z)
-    if probs:
-        y = (1 - label_smoothing) * target + label_smoothing / num_classes
-        loss = -(w * y * log_probs).sum(-1)
-        denominator = loss.size
-    else:
-        keep = target != ignore_index
-        safe = np.where(keep, target, 0)
-        picked = np.take_along_axis(log_probs, safe[..., None], -1)[..., 0]
-        kept_weight = np.where(keep, w[safe], 0.0)
-        smooth = -(w * log_probs).sum(-1)
-        loss = np.where(
-            keep,
-            (1 - label_smoothing) * -kept_weight * picked
-            + label_smoothing / num_classes * smooth,
-            0.0,
-        )
-        denominator = kept_weight.sum()
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.sum() / denominator
-
-
-@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("options", OPTIONS, ids=options_id)
 @pytest.mark.parametrize("probs", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
 def test_numpy_blocks_give_the_plain_formula(monkeypatch, options, probs, dtype):
@@ -80,7 +45,13 @@ def test_numpy_blocks_give_the_plain_formula(monkeypatch, options, probs, dtype)
     logits, target, options = _case(rng, (4, 5), 7, dtype, probs, options)
     got = xn.cross_entropy(logits, target, **options)
     assert got.dtype == dtype
-    want = _plain_cross_entropy(logits, target, probs, **options)
+    weight = options.pop("weight")
+    want, _ = torch_loss_and_grad(  # PyTorch's loss in float64
+        logits.astype(np.float64),
+        target.astype(np.float64) if probs else target,
+        weight=None if weight is None else weight.astype(np.float64),
+        **options,
+    )
     rtol = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 4e-3}[dtype]
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
@@ -157,15 +128,7 @@ def _torch_case(options, probs, dtype=np.float64, lead=(4, 5), num_classes=7):
     return torch.tensor(logits), torch.tensor(target), options
 
 
-def _torch_reference(logits, target, probs, options):
-    """F.cross_entropy on the classes-first layout, back in our layout."""
-    z = logits.movedim(-1, 1) if logits.ndim > 2 else logits
-    t = target.movedim(-1, 1) if probs and target.ndim > 2 else target
-    loss = F.cross_entropy(z, t, **options)
-    return loss
-
-
-@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("options", OPTIONS, ids=options_id)
 @pytest.mark.parametrize("probs", [False, True])
 def test_torch_chunks_match_f_cross_entropy(monkeypatch, options, probs):
     monkeypatch.setitem(_torch_rows._CHUNK_BYTES, "cpu", 3 * 4 * 7)  # 3 rows per chunk
@@ -176,7 +139,7 @@ def test_torch_chunks_match_f_cross_entropy(monkeypatch, options, probs):
         generator=torch.Generator().manual_seed(0),
     )
     z1 = logits.clone().requires_grad_()
-    want = _torch_reference(z1, target, probs, options)
+    want = torch_cross_entropy(z1, target, **options)
     (want * upstream).sum().backward()
     z2 = logits.clone().requires_grad_()
     got = xt.cross_entropy(z2, target, **options)
@@ -227,7 +190,7 @@ def test_torch_saves_two_numbers_per_row_not_the_log_softmax():
     assert lean <= logits.numel() * 4 + 64 * 256  # the logits themselves and O(N) more
 
 
-@pytest.mark.parametrize("options", OPTIONS[::3])
+@pytest.mark.parametrize("options", OPTIONS[::3], ids=options_id)
 @pytest.mark.parametrize("probs", [False, True])
 def test_torch_second_derivatives_match_f_cross_entropy(options, probs):
     """Double backward: a Hessian-vector product, and differentiating the incoming
@@ -248,7 +211,7 @@ def test_torch_second_derivatives_match_f_cross_entropy(options, probs):
         return torch.autograd.grad((grad * direction).sum(), [z, upstream])
 
     got = second_order(lambda z: xt.cross_entropy(z, target, **options))
-    want = second_order(lambda z: _torch_reference(z, target, probs, options))
+    want = second_order(lambda z: torch_cross_entropy(z, target, **options))
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
