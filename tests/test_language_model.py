@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from xent import text
@@ -192,7 +192,6 @@ def test_entropies_are_the_training_losses_of_the_counted_models(seed):
     st.lists(st.integers(0, 4), min_size=2, max_size=60),
     st.floats(0.0, 5.0, allow_nan=False),
 )
-@settings(max_examples=200, deadline=None)
 def test_entropy_bounds_hold_for_any_text(ids, alpha):
     ids = np.array(ids, dtype=np.int64)
     unigram, bigram = text.unigram_entropy(ids, 5), text.bigram_entropy(ids, 5)
