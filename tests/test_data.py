@@ -1,5 +1,6 @@
 """xent.data: shapes, dtypes, determinism, stratified splits and argument checks."""
 
+import functools
 import re
 
 import numpy as np
@@ -7,25 +8,24 @@ import pytest
 
 from xent import data
 
-CLASS_SETS = [
-    lambda seed: data.blobs(n=120, num_classes=3, seed=seed),
-    lambda seed: data.moons(n=120, seed=seed),
-    lambda seed: data.spirals(n=120, num_classes=4, seed=seed),
-    lambda seed: data.imbalanced(n=400, positive_fraction=0.1, seed=seed),
+# Each maker with the number of examples it is asked for (train and validation).
+SIZED_CLASS_SETS = [
+    (120, lambda n, seed: data.blobs(n=n, num_classes=3, seed=seed)),
+    (120, lambda n, seed: data.moons(n=n, seed=seed)),
+    (120, lambda n, seed: data.spirals(n=n, num_classes=4, seed=seed)),
+    (400, lambda n, seed: data.imbalanced(n=n, positive_fraction=0.1, seed=seed)),
 ]
+CLASS_SETS = [functools.partial(make, n) for n, make in SIZED_CLASS_SETS]
 
 
-@pytest.mark.parametrize("make", CLASS_SETS)
-def test_class_sets_shapes_dtypes_and_labels(make):
-    split = make(0)
+@pytest.mark.parametrize(("n", "make"), SIZED_CLASS_SETS)
+def test_class_sets_shapes_dtypes_and_labels(n, make):
+    split = make(n, 0)
     assert split.X_train.dtype == np.float32 and split.X_val.dtype == np.float32
     assert split.y_train.dtype == np.int64 and split.y_val.dtype == np.int64
     assert split.X_train.shape == (len(split.y_train), 2)
     assert split.X_val.shape == (len(split.y_val), 2)
-    assert (
-        len(split.y_train) + len(split.y_val) == 120
-        or len(split.y_train) + len(split.y_val) == 400
-    )
+    assert len(split.y_train) + len(split.y_val) == n
     labels = np.concatenate([split.y_train, split.y_val])
     assert set(labels.tolist()) == set(range(split.num_classes))
     assert np.all(np.isfinite(split.X_train)) and not split.multilabel

@@ -9,11 +9,7 @@ import sys
 
 import pytest
 
-np = pytest.importorskip("numpy")
-pytest.importorskip("matplotlib")
-pytest.importorskip("IPython")
-
-from xent import widgets as xw  # noqa: E402
+from xent import widgets as xw
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -93,14 +89,16 @@ def test_scrubbable_rejects_bad_values(values, match):
 
 
 def test_scrubbable_leaves_no_figure_in_pyplot():
-    plt = pytest.importorskip("matplotlib.pyplot")
+    import matplotlib.pyplot as plt
+
     before = plt.get_fignums()
     scrub([0.0, 1.0])
     assert plt.get_fignums() == before
 
 
 def test_live_slider_redraws_the_image():
-    ipywidgets = pytest.importorskip("ipywidgets")
+    import ipywidgets
+
     calls = []
 
     def draw(fig, value):
@@ -129,7 +127,6 @@ def test_live_slider_redraws_the_image():
 
 
 def test_live_step_and_errors():
-    pytest.importorskip("ipywidgets")
     view = xw.live(draw_line, [1, 40], label="n", step=1, figsize=(2, 1.5), dpi=50)
     assert view.children[0].step == 1
     with pytest.raises(ValueError, match="step"):
