@@ -448,8 +448,16 @@ def _index_target(
 def default_device() -> torch.device:
     """The best device here: CUDA if there is a GPU, then Apple's MPS, else the CPU.
 
-    >>> default_device().type in {"cuda", "mps", "cpu"}
-    True
+    >>> from unittest import mock
+    >>> with (
+    ...     mock.patch("torch.cuda.is_available", return_value=False),
+    ...     mock.patch("torch.backends.mps.is_available", return_value=False),
+    ... ):
+    ...     default_device()
+    device(type='cpu')
+    >>> with mock.patch("torch.cuda.is_available", return_value=True):
+    ...     default_device()
+    device(type='cuda')
     """
     if torch.cuda.is_available():
         return torch.device("cuda")
