@@ -106,6 +106,10 @@ def two_level_log_softmax(
     the cluster of each class. Returns ``(N, V)``; each row is a distribution. Training
     needs only the target's entry: ``K`` cluster scores and the scores of the classes of
     one cluster.
+
+    This is the book's reference for the hierarchical softmax (chapter "Large output
+    spaces" quotes it, ``sec-hierarchical-softmax``), written for the whole distribution
+    so that a test can check each row; it is no public function of ``xent.torch``.
     """
     log_q_cluster = torch.log_softmax(hidden @ cluster_weight.T, dim=-1)  # (N, K)
     scores = hidden @ class_weight.T  # (N, V)
