@@ -182,6 +182,16 @@ CASES = [
     ("softmax", (np.array([True, False]),), {}, ["x", "floating"]),
     ("log_softmax", (np.array([1, 2]),), {}, ["x", "floating"]),
 ]
+# an axis the input does not have, or not an integer: PyTorch raises IndexError or
+# TypeError, TensorFlow InvalidArgumentError; xent names the argument and the range
+for function in ("logsumexp", "log_softmax", "softmax"):
+    CASES += [
+        (function, (Z,), {"axis": 2}, ["axis must be an integer in [-2, 1]", "2-d"]),
+        (function, (Z,), {"axis": -3}, ["axis must be an integer in [-2, 1]", "-3"]),
+        (function, (np.float64(1.0),), {"axis": 1}, ["[-1, 0] for a 0-d input"]),
+        (function, (Z,), {"axis": 1.0}, ["axis must be an integer; got 1.0"]),
+        (function, (Z,), {"axis": True}, ["axis must be an integer; got True"]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -228,6 +238,8 @@ NUMPY_ONLY = [
     ("cross_entropy_grad", (Z, np.array([0, 1, 3, 0])), {}, ["target", "[0, 3)"]),
     ("cross_entropy_grad", (Z, T), {"label_smoothing": 2}, ["label_smoothing"]),
     ("cross_entropy_grad", (Z, T), {"weight": np.ones(2)}, ["weight"]),
+    ("entropy", (np.array([0.5, 0.5]),), {"axis": 1}, ["axis", "[-1, 0]", "1-d"]),
+    ("kl_divergence", (P, P), {"axis": 2}, ["axis", "[-2, 1]", "2-d"]),
 ]
 
 

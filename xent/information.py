@@ -45,8 +45,9 @@ def _base(base: float | None) -> float:
 
 
 def _distribution(name: str, p: ArrayLike) -> Array:
-    """``p`` as a floating-point array with every entry in [0, 1]."""
-    p = np.asarray(p)
+    """``p`` as a floating-point array with every entry in [0, 1] (a scalar is a
+    distribution over one outcome, as a scalar of logits is one class)."""
+    p = np.atleast_1d(np.asarray(p))
     _checks.floating(name, p.dtype.kind, p.dtype)
     outside = (p < 0) | (p > 1)
     if np.any(outside):
@@ -57,6 +58,7 @@ def _distribution(name: str, p: ArrayLike) -> Array:
 @shared
 def entropy(p: ArrayLike, *, axis: int = -1, base: float | None = None) -> Array:
     p = _distribution("p", p)
+    axis = _checks.axis(axis, p.ndim)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, -p * np.log(p), 0.0)
     return (terms.sum(axis=axis) / _base(base)).astype(p.dtype)
@@ -69,6 +71,7 @@ def kl_divergence(
     p = _distribution("p", p)
     q = _distribution("q", q)
     _checks.same_shape("q", q.shape, "p", p.shape)
+    axis = _checks.axis(axis, p.ndim)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
     return (terms.sum(axis=axis) / _base(base)).astype(p.dtype)

@@ -152,6 +152,7 @@ def _row_max(x: Array, axis: int) -> Array:
 @shared
 def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> Array:
     x = _floating("x", x)
+    axis = _checks.axis(axis, x.ndim)
     if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
         return logsumexp(x.reshape(1), axis, keepdims).reshape(())
     xc = _compute(x)
@@ -165,6 +166,7 @@ def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> Array:
 @shared
 def log_softmax(x: ArrayLike, axis: int = -1) -> Array:
     x = _floating("x", x)
+    axis = _checks.axis(axis, x.ndim)
     if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
         return log_softmax(x.reshape(1), axis).reshape(())
     xc = _compute(x)

@@ -165,6 +165,7 @@ def _row_max(x: Tensor, axis: int) -> Tensor:
 @shared
 def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> Tensor:
     x = _floating("x", x)
+    axis = _checks.axis(axis, x.shape.rank)
     if x.shape.rank == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
         return tf.reshape(logsumexp(tf.reshape(x, [1]), axis, keepdims), [])
     xc = _compute(x)
@@ -177,6 +178,7 @@ def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> Tensor:
 @shared
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     x = _floating("x", x)
+    axis = _checks.axis(axis, x.shape.rank)
     if x.shape.rank == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
         return tf.reshape(log_softmax(tf.reshape(x, [1]), axis), [])
     xc = _compute(x)

@@ -187,6 +187,7 @@ def _row_max(x: Tensor, axis: int) -> Tensor:
 @shared
 def logsumexp(x: TensorLike, axis: int = -1, keepdims: bool = False) -> Tensor:
     x = _floating("x", x)
+    axis = _checks.axis(axis, x.ndim)
     if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
         return logsumexp(x.reshape(1), axis, keepdims).reshape(())
     xc = _compute(x)
@@ -199,6 +200,7 @@ def logsumexp(x: TensorLike, axis: int = -1, keepdims: bool = False) -> Tensor:
 @shared
 def log_softmax(x: TensorLike, axis: int = -1) -> Tensor:
     x = _floating("x", x)
+    axis = _checks.axis(axis, x.ndim)
     if x.ndim == 0:  # a scalar is a single class, as in PyTorch (axis -1 or 0)
         return log_softmax(x.reshape(1), axis).reshape(())
     xc = _compute(x)

@@ -71,6 +71,7 @@ __all__ = [
     "base",
     "Shape",
     "floating",
+    "axis",
     "logits_shape",
     "class_target",
     "class_weight",
@@ -101,6 +102,30 @@ def _same(a: Shape, b: Shape) -> bool:
 def floating(name: str, kind: str, dtype: object) -> None:
     if kind != "f":
         raise ValueError(f"{name} must have a floating-point dtype; got {dtype}")
+
+
+def axis(value: object, ndim: int | None) -> int:
+    """A dimension of an ``ndim``-d input, counted as PyTorch counts them: ``-ndim`` to
+    ``ndim - 1``, and ``-1`` or ``0`` for a 0-d input (a single class). ``ndim=None``, a
+    rank unknown while a graph is traced, checks only that ``value`` is an integer.
+
+    >>> axis(-1, 2), axis(0, 0)
+    (-1, 0)
+    >>> axis(2, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: axis must be an integer in [-2, 1] for a 2-d input; got 2
+    """
+    number = integer("axis", value)
+    if ndim is None:
+        return number
+    size = max(ndim, 1)
+    if not -size <= number < size:
+        raise ValueError(
+            f"axis must be an integer in [{-size}, {size - 1}] for a {ndim}-d input; "
+            f"got {value!r}"
+        )
+    return number
 
 
 def logits_shape(name: str, shape: Shape) -> None:
