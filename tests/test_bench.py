@@ -132,6 +132,38 @@ def test_compiled_rows_are_compared_with_their_compiled_baselines():
     assert line.split()[-1] == "0.75"
 
 
+def test_a_ratio_timed_alternately_is_the_one_the_table_shows(monkeypatch):
+    """``interleaved_ratio`` alternates the two functions' runs (on a fake clock that
+    each call advances by its own cost) and ``add_ratios`` prefers its result to the
+    ratio of two rows timed apart."""
+    from xent.bench import add_ratios, measure
+
+    clock = [0.0]
+    calls: list[str] = []
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock[0])
+
+    def costing(name, seconds):
+        def run():
+            calls.append(name)
+            clock[0] += seconds
+
+        return run
+
+    ratio = measure.interleaved_ratio(costing("a", 3.0), costing("b", 2.0), repeats=5)
+    assert ratio == 1.5
+    assert calls[6:] == ["a", "b"] * 5  # after three warm-up pairs, alternating
+    with pytest.raises(ValueError, match="repeats"):
+        measure.interleaved_ratio(costing("a", 1.0), costing("b", 1.0), repeats=0)
+
+    base = {"kind": "ce", "mode": "fwdbwd", "n": 8, "c": 4}
+    rows = [
+        {**base, "impl": "torch-compile", "seconds": 2.0},
+        {**base, "impl": "xent-compile", "seconds": 3.0, "paired_ratio": 0.9},
+    ]
+    add_ratios(rows)
+    assert rows[1]["compiled_time_ratio"] == 0.9
+
+
 def test_option_overhead_is_the_ratio_to_the_same_call_without_them():
     from xent.bench.report import add_ratios, label
 

@@ -66,6 +66,28 @@ def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
     return statistics.median(times)
 
 
+def interleaved_ratio(
+    fn: Callable[[], object], baseline: Callable[[], object], repeats: int = 7
+) -> float:
+    """The median time of ``fn`` over the median time of ``baseline``, their runs
+    alternating (after three warm-up runs of each), so that a machine that slows down
+    or speeds up during the measurement affects both alike.
+    """
+    if repeats < 1:
+        raise ValueError(f"`repeats` must be at least 1; got {repeats}")
+    for _ in range(3):
+        fn()
+        baseline()
+    gc.collect()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for k, f in enumerate((fn, baseline)):
+            start = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - start)
+    return statistics.median(times[0]) / statistics.median(times[1])
+
+
 def copy_bandwidth(nbytes: int = 2**28, device: str = "cpu", repeats: int = 7) -> float:
     """Bytes per second of a plain copy of ``nbytes`` (read and write both counted),
     the machine's yardstick.

@@ -18,7 +18,7 @@ _EAGER_BASELINES = ("torch-eager", "eager", "loss-parallel")
 _OPTION_NAMES = {"z_loss_scale": "z", "softcap": "cap"}
 
 
-def _size_key(row: Row) -> tuple[Any, ...]:
+def size_key(row: Row) -> tuple[Any, ...]:
     """What a row shares with its baselines: kind, pass and sizes."""
     return (
         row["kind"],
@@ -36,15 +36,15 @@ def add_ratios(rows: list[Row]) -> None:
     have what each needs (rows without ``seconds`` did not run).
     """
     timed = [r for r in rows if "seconds" in r]
-    eager = {_size_key(r): r for r in timed if r["impl"] in _EAGER_BASELINES}
+    eager = {size_key(r): r for r in timed if r["impl"] in _EAGER_BASELINES}
     compiled = {
-        (r["impl"], _size_key(r)): r
+        (r["impl"], size_key(r)): r
         for r in timed
         if r["impl"] in COMPILED_BASELINE.values()
     }
     # The same call without the language-model options.
     plain = {
-        (_size_key(r), r["impl"], r.get("chunk_size")): r
+        (size_key(r), r["impl"], r.get("chunk_size")): r
         for r in timed
         if not r.get("options")
     }
@@ -53,15 +53,18 @@ def add_ratios(rows: list[Row]) -> None:
             r["peak_ratio"] = r["peak_bytes"] / r["logits_bytes"]
         if "seconds" not in r:
             continue
-        base = eager.get(_size_key(r))
+        base = eager.get(size_key(r))
         if base:
             r["time_ratio"] = r["seconds"] / base["seconds"]
-        peer = compiled.get((COMPILED_BASELINE.get(r["impl"]), _size_key(r)))
+        peer = compiled.get((COMPILED_BASELINE.get(r["impl"]), size_key(r)))
         if peer:
-            r["compiled_time_ratio"] = r["seconds"] / peer["seconds"]
+            # Timed alternately with its peer where it was (see suite._pair_compiled).
+            r["compiled_time_ratio"] = r.get(
+                "paired_ratio", r["seconds"] / peer["seconds"]
+            )
             if r.get("peak_bytes") is not None and peer.get("peak_bytes"):
                 r["compiled_peak_ratio"] = r["peak_bytes"] / peer["peak_bytes"]
-        without = plain.get((_size_key(r), r["impl"], r.get("chunk_size")))
+        without = plain.get((size_key(r), r["impl"], r.get("chunk_size")))
         if r.get("options") and without:
             r["options_time_ratio"] = r["seconds"] / without["seconds"]
             if r.get("peak_bytes") and without.get("peak_bytes"):

@@ -16,10 +16,15 @@ import numpy as np
 from xent.bench import cases as tables
 from xent.bench.builders import build
 from xent.bench.cases import Case, Row, available, ce_cases, linear_cases
-from xent.bench.measure import copy_bandwidth, median_time, peak_memory
+from xent.bench.measure import (
+    copy_bandwidth,
+    interleaved_ratio,
+    median_time,
+    peak_memory,
+)
 from xent.bench.parallel import parallel
 from xent.bench.reference import max_error
-from xent.bench.report import add_ratios, label
+from xent.bench.report import add_ratios, label, size_key
 
 _MEMORY_METHOD = (
     "tracemalloc (NumPy); peak RSS via VmHWM (CPU torch, TensorFlow); "
@@ -79,6 +84,25 @@ def _parallel_rows(
     return rows
 
 
+def _pair_compiled(
+    rows: list[Row], threads: int, repeats: int, log: Callable[[str], object]
+) -> None:
+    """Time each compiled xent row against its compiled baseline once more, their runs
+    alternating: ``paired_ratio``, the ratio the table shows, which a drift of the
+    machine's speed between two rows timed apart would otherwise bias.
+    """
+    timed = {(r["impl"], size_key(r)): r for r in rows if "seconds" in r}
+    for row in list(timed.values()):
+        peer = timed.get((tables.COMPILED_BASELINE.get(row["impl"], ""), size_key(row)))
+        if peer is None:
+            continue
+        ratio = interleaved_ratio(
+            build(row, threads)[0], build(peer, threads)[0], repeats
+        )
+        row["paired_ratio"] = ratio
+        log(f"  {label(row)}  x{ratio:.2f} of {peer['impl']}, timed alternately")
+
+
 def run(
     quick: bool = False,
     full: bool = False,
@@ -135,6 +159,7 @@ def run(
         row = _timed_row(case, threads, repeats, copy)
         rows.append(row)
         log(f"  {label(row)}  {row.get('seconds', float('nan')) * 1e3:9.2f} ms")
+    _pair_compiled(rows, threads, repeats, log)
     timed = [(c, r) for c, r in zip(cases, rows, strict=True) if "seconds" in r]
     peaks = peak_memory([case for case, _ in timed], threads, per_case_memory)
     for (_, row), peak in zip(timed, peaks, strict=True):
