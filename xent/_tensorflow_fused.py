@@ -9,7 +9,7 @@ custom gradients work on the shifted logits :math:`s = z - m` and recompute the 
 in the backward pass, so the tape keeps no ``(..., C)`` array. Eagerly, each row's loss
 (and the check of the target's values) is one call of a graph traced once per rank,
 dtype and options, instead of some forty eager operations, each of which costs more
-than the arithmetic at small sizes; the caller's reduction adds two.
+than the arithmetic at small sizes; the reduction is part of that graph.
 
 Here also lives :func:`clamped_bce`, the binary cross-entropy on probabilities with
 PyTorch's clamps and gradient. ``tests/test_fast_tensorflow.py`` holds both to the
@@ -25,11 +25,11 @@ import tensorflow as tf
 from xent import _checks
 from xent._checks.tensorflow import fail_if
 from xent._constants import BCE_EPS, BCE_LOG_MIN
-from xent.tensorflow import Tensor, _compute, _row_max
+from xent.tensorflow import Tensor, _compute, _reduce, _row_max
 
 __all__ = ["clamped_bce", "cross_entropy"]
 
-Options = tuple[bool, int, float, float, float | None]
+Options = tuple[bool, int, float, float, float | None, str]
 
 
 def cross_entropy(
@@ -41,19 +41,22 @@ def cross_entropy(
     eps: float,
     z_loss_scale: float = 0.0,
     softcap: float | None = None,
-) -> tuple[Tensor, Tensor | None, Tensor]:
-    """Each element's loss (its z-loss included), its z-loss (None without one) and the
-    ``"mean"`` denominator, as ``xent.numpy._cross_entropy_plain`` gives them.
+    reduction: str = "mean",
+) -> tuple[Tensor, Tensor]:
+    """The loss (its z-loss included) and the z-loss alone (zeros without one), both
+    under ``reduction``: the numbers of ``xent.numpy``'s plain formula, reduced.
 
     The arguments are those ``xent.tensorflow.cross_entropy`` has checked, but for the
     target's values: ``logits: (..., C)``; ``target: (...)`` int64 class indices or
     ``(..., C)`` probabilities in the dtype of the logits; ``w: (C,)`` or None. A bad
     target value raises ``ValueError`` naming it in eager mode; inside the caller's
-    ``tf.function`` it fails a graph assertion with the same message.
+    ``tf.function`` it fails a graph assertion with the same message. The reduction is
+    part of the traced graph: eagerly, every operation outside it costs more than the
+    arithmetic at small sizes.
     """
-    options: Options = (is_probs, ignore_index, eps, z_loss_scale, softcap)
+    options: Options = (is_probs, ignore_index, eps, z_loss_scale, softcap, reduction)
     if not tf.executing_eagerly():  # inside the caller's graph: a graph assertion
-        loss, z_loss, denominator, bad = _loss(logits, target, w, *options)
+        loss, z_loss, bad = _reduced_loss(logits, target, w, *options)
         message = (
             _checks.unit_interval_error("target (class probabilities)")
             if is_probs
@@ -65,10 +68,35 @@ def cross_entropy(
     else:
         # Eager: the check's verdict comes back with the loss from one call of the
         # traced graph, and a bad target is found again eagerly, to name a value.
-        loss, z_loss, denominator, bad = _graph(logits, target, w, options)
+        loss, z_loss, bad = _graph(logits, target, w, options)
         if bool(bad):
             _name_a_bad_value(logits, target, is_probs, ignore_index)
-    return loss, (z_loss if z_loss_scale else None), denominator
+    return loss, z_loss
+
+
+def _reduced_loss(
+    logits: Tensor,
+    target: Tensor,
+    w: Tensor | None,
+    is_probs: bool,
+    ignore_index: int,
+    eps: float,
+    zs: float,
+    cap: float | None,
+    reduction: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_loss` and its z-loss under ``reduction``, and the verdict on the
+    target."""
+    loss, z_rows, denominator, bad = _loss(
+        logits, target, w, is_probs, ignore_index, eps, zs, cap
+    )
+    if not zs:  # no z-loss: zeros, reduced as the loss
+        z_rows = tf.zeros_like(loss)
+    return (
+        _reduce(loss, reduction, denominator),
+        _reduce(z_rows, reduction, denominator),
+        bad,
+    )
 
 
 def _name_a_bad_value(
@@ -151,9 +179,9 @@ _GRAPHS: dict[tuple[object, ...], Any] = {}
 
 def _graph(
     logits: Tensor, target: Tensor, w: Tensor | None, options: Options
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """:func:`_loss` as a graph traced once per rank, dtype and options (every dimension
-    left unknown), so that a new batch size never traces it again.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_reduced_loss` as a graph traced once per rank, dtype and options (every
+    dimension left unknown), so that a new batch size never traces it again.
     """
     key: tuple[object, ...] = (
         logits.shape.rank,
@@ -170,15 +198,17 @@ def _graph(
         ]
         if w is None:
             _GRAPHS[key] = tf.function(
-                lambda z, t: _loss(z, t, None, *options), input_signature=specs
+                lambda z, t: _reduced_loss(z, t, None, *options),
+                input_signature=specs,
             )
         else:
             specs.append(tf.TensorSpec([None], w.dtype))
             _GRAPHS[key] = tf.function(
-                lambda z, t, v: _loss(z, t, v, *options), input_signature=specs
+                lambda z, t, v: _reduced_loss(z, t, v, *options),
+                input_signature=specs,
             )
     args = (logits, target) if w is None else (logits, target, w)
-    result: tuple[Tensor, Tensor, Tensor, Tensor] = _GRAPHS[key](*args)
+    result: tuple[Tensor, Tensor, Tensor] = _GRAPHS[key](*args)
     return result
 
 

@@ -224,14 +224,9 @@ def cross_entropy(
     from xent import _tensorflow_fused  # it builds on this module's helpers
 
     # Memory-lean custom gradients and, eagerly, one traced graph, which also checks
-    # the target's values.
-    loss, z_loss, denominator = _tensorflow_fused.cross_entropy(*args)
-    if not return_z_loss:
-        return _reduce(loss, reduction, denominator)
-    if z_loss is None:  # no z-loss: zeros, reduced as the loss
-        z_loss = tf.zeros_like(loss)
-    z_loss = _reduce(tf.stop_gradient(z_loss), reduction, denominator)
-    return _reduce(loss, reduction, denominator), z_loss
+    # the target's values; the reduction is part of that graph.
+    loss, z_loss = _tensorflow_fused.cross_entropy(*args, reduction)
+    return (loss, tf.stop_gradient(z_loss)) if return_z_loss else loss
 
 
 def _nll(
