@@ -228,6 +228,28 @@ def torch_loss_and_grad(
     return loss.detach().numpy(), z.grad.numpy()
 
 
+def seeded_case(
+    seed: int,
+    lead: tuple[int, ...],
+    dtype: Any,
+    use_weight: bool,
+    ignore_index: int,
+    probs: bool,
+    num_classes: int = 7,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Seeded logits ``lead + (C,)`` (spread 3), a target (probabilities, or class
+    indices with a quarter of the rows ``ignore_index``) and class weights or None."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=lead + (num_classes,)) * 3).astype(dtype)
+    if probs:
+        target = rng.dirichlet(np.ones(num_classes), size=lead).astype(dtype)
+    else:
+        target = rng.integers(0, num_classes, size=lead)
+        target = np.where(rng.random(lead) < 0.25, ignore_index, target)
+    weight = rng.uniform(0.1, 2.0, num_classes).astype(dtype) if use_weight else None
+    return logits, target, weight
+
+
 def options_grid(
     *,
     reduction: Iterable[str] = REDUCTIONS,

@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-from _backends import options_grid, options_id, torch_cross_entropy
+from _backends import options_grid, options_id, seeded_case, torch_cross_entropy
 
 tf = pytest.importorskip("tensorflow", reason="tests xent.tensorflow")
 torch = pytest.importorskip("torch", reason="PyTorch's autograd is the oracle")
@@ -149,18 +149,6 @@ REFERENCE_GRID = [
 REFERENCE_TOLERANCE = {np.float64: 1e-12, np.float32: 3e-6, np.float16: 3e-3}
 
 
-def _reference_case(seed, lead, dtype, use_weight, ignore_index, probs):
-    rng = np.random.default_rng(seed)
-    logits = (rng.normal(size=lead + (NUM_CLASSES,)) * 3).astype(dtype)
-    if probs:
-        target = rng.dirichlet(np.ones(NUM_CLASSES), size=lead).astype(dtype)
-    else:
-        target = rng.integers(0, NUM_CLASSES, size=lead)
-        target = np.where(rng.random(lead) < 0.25, ignore_index, target)
-    weight = rng.uniform(0.1, 2.0, NUM_CLASSES).astype(dtype) if use_weight else None
-    return logits, target, weight
-
-
 def _fused(logits, target, weight, **options):
     """``fused._loss`` run eagerly (no graph to trace for each option), on the
     arguments as ``xtf.cross_entropy`` prepares them; the loss and z-loss, reduced."""
@@ -198,7 +186,7 @@ def _fused(logits, target, weight, **options):
 def test_fused_loss_is_the_numpy_reference(
     use_weight, ignore_index, eps, probs, reduction, lm, lead, dtype
 ):
-    logits, target, weight = _reference_case(
+    logits, target, weight = seeded_case(
         3, lead, dtype, use_weight, ignore_index, probs
     )
     z_loss_scale, softcap = lm
@@ -228,7 +216,7 @@ def test_fused_loss_is_the_numpy_reference(
 def test_fused_gradient_is_the_closed_form(
     use_weight, ignore_index, eps, probs, reduction, lead
 ):
-    logits, target, weight = _reference_case(
+    logits, target, weight = seeded_case(
         4, lead, np.float64, use_weight, ignore_index, probs
     )
     options = {

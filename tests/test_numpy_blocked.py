@@ -16,7 +16,7 @@ import itertools
 
 import numpy as np
 import pytest
-from _backends import torch_loss_and_grad
+from _backends import seeded_case, torch_loss_and_grad
 
 from xent import _numpy_blocked as blocked
 from xent import numpy as xn
@@ -37,19 +37,6 @@ GRID = [
     if not (case[3] and case[1] >= 0)
 ]
 TOLERANCE = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}
-
-
-def _case(seed, lead, dtype, use_weight, ignore_index, probs):
-    """Seeded logits ``lead + (C,)``, a target, a weight or None; some rows ignored."""
-    rng = np.random.default_rng(seed)
-    logits = (rng.normal(size=lead + (NUM_CLASSES,)) * 3).astype(dtype)
-    if probs:
-        target = rng.dirichlet(np.ones(NUM_CLASSES), size=lead).astype(dtype)
-    else:
-        target = rng.integers(0, NUM_CLASSES, size=lead)
-        target = np.where(rng.random(lead) < 0.25, ignore_index, target)
-    weight = rng.uniform(0.1, 2.0, NUM_CLASSES).astype(dtype) if use_weight else None
-    return logits, target, weight
 
 
 def _blocked(monkeypatch, logits, target, **options):
@@ -82,7 +69,9 @@ def test_blocked_pass_gives_the_plain_formula(
     dtype,
     lead,
 ):
-    logits, target, weight = _case(0, lead, dtype, use_weight, ignore_index, probs)
+    logits, target, weight = seeded_case(
+        0, lead, dtype, use_weight, ignore_index, probs
+    )
     options = {
         "weight": weight,
         "ignore_index": ignore_index,
@@ -107,7 +96,7 @@ def test_blocked_pass_gives_the_plain_formula(
 def test_blocked_pass_gives_the_plain_z_loss_and_softcap(
     monkeypatch, z_loss_scale, softcap, probs, reduction, dtype
 ):
-    logits, target, weight = _case(5, (4, 5), dtype, True, -100, probs)
+    logits, target, weight = seeded_case(5, (4, 5), dtype, True, -100, probs)
     options = {
         "weight": weight,
         "reduction": reduction,
@@ -180,7 +169,9 @@ def test_large_inputs_take_the_blocked_pass(monkeypatch):
 def test_plain_formula_is_torch(
     use_weight, ignore_index, label_smoothing, probs, reduction, lead
 ):
-    logits, target, weight = _case(1, lead, np.float64, use_weight, ignore_index, probs)
+    logits, target, weight = seeded_case(
+        1, lead, np.float64, use_weight, ignore_index, probs
+    )
     got = xn.cross_entropy(
         logits,
         target,
