@@ -16,18 +16,11 @@ put them on axis 1). The numbers are those of ``torch.nn.functional``, options i
 
 Every function compiles with ``torch.compile(fullgraph=True)``, runs on ``meta`` tensors
 and never reads a tensor's value on the host, so a call never waits for the device.
-Errors:
-
-* wrong shapes, dtypes and options raise ``ValueError`` before anything is computed,
-  everywhere (under ``torch.compile`` while it traces);
-* wrong values (a class index outside ``[0, C)`` that is not ``ignore_index``, a
-  probability outside ``[0, 1]``) raise ``ValueError`` naming one of them in eager code
-  on the CPU, where reading values is free. On an accelerator and under
-  ``torch.compile`` they are a device-side assertion (``torch._assert_async``) with the
-  same message: a ``RuntimeError`` when the device runs the check, which on CUDA
-  surfaces at the next synchronisation as "device-side assert triggered", as PyTorch's
-  own losses do there. Meta tensors hold no values and pass. The checks are in
-  ``xent._checks.torch``; see the chapter "Cross-entropy at scale".
+Wrong shapes, dtypes and options raise ``ValueError`` before anything is computed; wrong
+values (a class index out of range, a probability outside [0, 1]) raise ``ValueError``
+in eager CPU code and are a device-side assertion with the same message elsewhere and
+under ``torch.compile``, as PyTorch's own losses on CUDA: see ``xent._checks.torch`` and
+the chapter "Cross-entropy at scale".
 """
 
 from __future__ import annotations
