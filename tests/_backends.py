@@ -228,6 +228,24 @@ def torch_loss_and_grad(
     return loss.detach().numpy(), z.grad.numpy()
 
 
+def reference_grid(*axes: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The cases of the reference tests: ``(weight, ignore_index, label_smoothing,
+    probs, reduction, *axes)`` for every combination, less those that give probability
+    targets a non-negative ``ignore_index`` (PyTorch refuses one)."""
+    return [
+        case
+        for case in itertools.product(
+            [False, True],  # weight
+            [-100, 2],  # ignore_index
+            [0.0, 0.3],  # label_smoothing
+            [False, True],  # probability targets
+            ["none", "mean", "sum"],  # reduction
+            *axes,
+        )
+        if not (case[3] and case[1] >= 0)
+    ]
+
+
 def seeded_case(
     seed: int,
     lead: tuple[int, ...],
